@@ -1,0 +1,3 @@
+from losswatch.cli import main
+
+raise SystemExit(main())

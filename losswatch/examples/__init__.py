@@ -1,0 +1,1 @@
+"""Built-in examples for `losswatch demo`: a simulated training job, nothing to download."""

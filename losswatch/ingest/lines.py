@@ -1,0 +1,149 @@
+"""Bytes → logical lines: what a terminal would show for each physical line of a log.
+
+A physical line ends with '\\n' and is numbered from 1. Its logical text is the last non-empty
+'\\r' frame (tqdm and Keras redraw progress bars with '\\r'), with backspaces applied, ANSI escape
+sequences and NUL bytes removed, and invalid UTF-8 replaced. A line still being written (no '\\n'
+yet) is held back until it is complete; its memory is bounded: only the current '\\r' frame is kept,
+and a single line longer than `max_line_bytes` keeps its first `max_line_bytes` (the rest of the
+file is still read).
+
+The fast path (no '\\r', ESC, '\\b' or NUL in a chunk) is one `decode` per chunk: no per-line work.
+"""
+
+from __future__ import annotations
+
+import re
+
+ANSI_RE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")
+_SPECIAL = re.compile(r"[\r\x1b\b\x00]")
+
+MAX_LINE_BYTES = 1 << 20
+_CR = 0x0D
+
+
+def clean_line(line: str) -> str:
+    """Logical text of one physical line (without its '\\n')."""
+    if "\x1b" in line:
+        line = ANSI_RE.sub("", line)
+    if "\x00" in line:
+        line = line.replace("\x00", "")
+    if "\r" in line:
+        frames = line.split("\r")
+        line = ""
+        for frame in reversed(frames):
+            if frame.strip():
+                line = frame
+                break
+    if "\b" in line:
+        out: list[str] = []
+        for ch in line:
+            if ch == "\b":
+                if out:
+                    out.pop()
+            else:
+                out.append(ch)
+        line = "".join(out)
+    return line
+
+
+def clean_block(text: str) -> str:
+    """Apply `clean_line` to every line of a '\\n'-joined block, fast when nothing needs cleaning."""
+    if not _SPECIAL.search(text):
+        return text
+    if "\r\n" in text:
+        text = text.replace("\r\n", "\n")
+        if not _SPECIAL.search(text):
+            return text
+    return "\n".join([clean_line(ln) if _SPECIAL.search(ln) else ln for ln in text.split("\n")])
+
+
+class LineSplitter:
+    """Incremental splitter: feed byte chunks as they arrive, get blocks of complete logical lines.
+
+    `feed` returns `(first_line_no, block)` where `block` is the logical lines joined by '\\n'
+    (line i of the block is physical line `first_line_no + i`), or None when no line was completed.
+    """
+
+    def __init__(self, max_line_bytes: int = MAX_LINE_BYTES) -> None:
+        self.max_line_bytes = max_line_bytes
+        self.lines_done = 0
+        self._pending = b""
+        self._overflow = False  # the pending line hit max_line_bytes: drop bytes until '\n'
+
+    @property
+    def pending_bytes(self) -> int:
+        return len(self._pending)
+
+    @property
+    def pending_text(self) -> str:
+        """The line being written, as it would show now (for a live raw-log view)."""
+        return clean_line(self._pending.decode("utf-8", "replace"))
+
+    def feed(self, data: bytes) -> tuple[int, str] | None:
+        if not data:
+            return None
+        nl = data.rfind(b"\n")
+        if nl < 0:
+            self._hold(data)
+            return None
+        if self._pending or self._overflow:
+            first_nl = data.find(b"\n")
+            self._hold(data[:first_nl])
+            data = self._pending + data[first_nl:]
+            self._pending = b""
+            self._overflow = False
+            nl = data.rfind(b"\n")
+        complete = data[:nl]
+        tail = data[nl + 1:]
+        n = complete.count(b"\n") + 1
+        if len(complete) > self.max_line_bytes:
+            complete = self._cap_long_lines(complete) if n > 1 else self._cap(complete)
+        first = self.lines_done + 1
+        self.lines_done += n
+        self._hold(tail)
+        return first, clean_block(complete.decode("utf-8", "replace"))
+
+    def flush(self) -> tuple[int, str] | None:
+        """End of a finished file: the last line, even without '\\n'."""
+        if not self._pending and not self._overflow:
+            return None
+        data = self._pending
+        self._pending = b""
+        self._overflow = False
+        self.lines_done += 1
+        return self.lines_done, clean_line(data.decode("utf-8", "replace"))
+
+    # -- bounded memory for the line being written -------------------------------------------------
+
+    def _hold(self, data: bytes) -> None:
+        if not data:
+            return
+        if self._overflow:
+            return
+        buf = self._pending + data if self._pending else data
+        if len(buf) > 65536:
+            buf = self._drop_old_frames(buf)
+        if len(buf) > self.max_line_bytes:
+            buf = self._cap(buf)
+            self._overflow = True
+        self._pending = buf
+
+    @staticmethod
+    def _drop_old_frames(buf: bytes) -> bytes:
+        """Keep only the last non-empty '\\r' frame of a long progress-bar line."""
+        cr = buf.rfind(b"\r")
+        if cr < 0:
+            return buf
+        if buf[cr + 1:].strip():
+            return buf[cr:]
+        prev = buf.rfind(b"\r", 0, cr)
+        return buf[prev if prev >= 0 else 0:]
+
+    def _cap(self, line: bytes) -> bytes:
+        line = self._drop_old_frames(line)
+        return line[: self.max_line_bytes]
+
+    def _cap_long_lines(self, block: bytes) -> bytes:
+        parts = block.split(b"\n")
+        m = self.max_line_bytes
+        return b"\n".join(p if len(p) <= m else self._cap(p) for p in parts)

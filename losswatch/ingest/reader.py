@@ -1,0 +1,109 @@
+"""One log's ingest: bytes → logical lines → detected format → samples.
+
+The same `LogReader` serves `check` (whole file), `tail` (a growing file, fed as it is written) and
+`run` (the job's output), so an alert fires at the same step whichever way a log is read.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+from losswatch.ingest import formats
+from losswatch.ingest.events import scan_events
+from losswatch.ingest.formats.base import FormatParser
+from losswatch.ingest.lines import LineSplitter
+from losswatch.model import SampleBatch
+
+
+class LogReader:
+    """Incremental reader of one log. Feed bytes; get `SampleBatch`es.
+
+    With `format_name` the format is fixed; otherwise it is detected from the first lines and then
+    kept (detection never flaps mid-file). Samples are held back while undecided.
+    """
+
+    def __init__(self, format_name: str | None = None) -> None:
+        self.splitter = LineSplitter()
+        self.format_name: str | None = None
+        self.parser: FormatParser | None = None
+        self._undecided: list[tuple[int, str]] = []
+        self._undecided_lines: list[str] = []
+        self.last_step = math.nan
+        if format_name is not None:
+            self._choose(format_name)
+
+    @property
+    def lines_read(self) -> int:
+        return self.splitter.lines_done
+
+    def _choose(self, name: str) -> None:
+        self.format_name = name
+        self.parser = formats.get_format(name)()
+
+    def feed(self, data: bytes, wall_time: float | None = None) -> SampleBatch:
+        batch = SampleBatch(time.time() if wall_time is None else wall_time)
+        got = self.splitter.feed(data)
+        if got is not None:
+            self._block(got[0], got[1], batch, final=False)
+        return batch
+
+    def finish(self, wall_time: float | None = None) -> SampleBatch:
+        """End of a finished log: read the last line even without '\\n' and decide the format."""
+        batch = SampleBatch(time.time() if wall_time is None else wall_time)
+        got = self.splitter.flush()
+        if got is not None:
+            self._block(got[0], got[1], batch, final=True)
+        elif self.parser is None:
+            self._decide(batch, final=True)
+        return batch
+
+    def restart(self) -> None:
+        """The file was truncated or replaced: line numbers start again; the format is kept."""
+        self.splitter = LineSplitter()
+        if self.format_name is not None:
+            self.parser = formats.get_format(self.format_name)()
+
+    def _block(self, first_line: int, block: str, batch: SampleBatch, final: bool) -> None:
+        if self.parser is None:
+            self._undecided.append((first_line, block))
+            self._undecided_lines.extend(block.split("\n"))
+            self._decide(batch, final)
+            return
+        self._parse(first_line, block, batch)
+
+    def _decide(self, batch: SampleBatch, final: bool) -> None:
+        lines = self._undecided_lines[: formats.MAX_UNDECIDED_LINES]
+        name = formats.detect(lines, final=final or len(self._undecided_lines) >= formats.MAX_UNDECIDED_LINES)
+        if name is None:
+            return
+        self._choose(name)
+        pending, self._undecided, self._undecided_lines = self._undecided, [], []
+        for first_line, block in pending:
+            self._parse(first_line, block, batch)
+
+    def _parse(self, first_line: int, block: str, batch: SampleBatch) -> None:
+        assert self.parser is not None
+        start = len(batch)
+        self.parser.parse(block, first_line, batch)
+        events = scan_events(block, first_line)
+        if events:
+            self._merge_events(batch, start, events)
+        if len(batch) > start:
+            self.last_step = batch.steps[-1]
+
+    def _merge_events(self, batch: SampleBatch, start: int, events: list[tuple[int, str]]) -> None:
+        """Insert event samples among the block's samples in line order, at the step last seen."""
+        ms, ss, vs, ls = batch.metrics[start:], batch.steps[start:], batch.values[start:], batch.lines[start:]
+        del batch.metrics[start:], batch.steps[start:], batch.values[start:], batch.lines[start:]
+        step = self.last_step if start == 0 else batch.steps[start - 1]
+        i = 0
+        for line_no, metric in events:
+            while i < len(ls) and ls[i] <= line_no:
+                batch.add(ms[i], ss[i], vs[i], ls[i])
+                step = ss[i]
+                i += 1
+            batch.add(metric, 0.0 if math.isnan(step) else step, 1.0, line_no)
+            batch.name(metric, metric)
+        for j in range(i, len(ls)):
+            batch.add(ms[j], ss[j], vs[j], ls[j])
