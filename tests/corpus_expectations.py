@@ -9,8 +9,9 @@ compare for that series, with the reason in a comment.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 
 @dataclass
@@ -26,8 +27,3 @@ class Expect:
     series: dict[str, Series] = field(default_factory=dict)
     events: dict[str, str] = field(default_factory=lambda: {
         "oom": "event.oom", "traceback": "event.traceback", "fp16_overflow": "event.overflow"})
-
-
-EXPECTATIONS: dict[str, Expect] = {
-    # filled in per format family: "family/file.log": Expect("format", {"train_loss": Series("loss"), ...})
-}

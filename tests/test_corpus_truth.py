@@ -9,7 +9,10 @@ import pytest
 
 from losswatch.commands.common import read_whole
 from losswatch.monitor import Monitor
-from tests.corpus_expectations import EXPECTATIONS
+from tests.expect_structured import STRUCTURED
+from tests.expect_text import TEXT
+
+EXPECTATIONS = {**TEXT, **STRUCTURED}
 
 FIELDS = ("count", "first_step", "last_step", "first", "last", "nonfinite", "first_line", "last_line", "min", "max")
 
