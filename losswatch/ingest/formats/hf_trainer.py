@@ -6,17 +6,20 @@ loss/lr/grad_norm/â€¦; eval dicts (`eval_*`) give the val series (`eval_loss` â†
 prints no global step). The final summary dict (`train_runtime`, `train_loss` = run mean) and the
 '***** train metrics *****' block are not points; neither are timing keys (`*_runtime`,
 `*_per_second`) nor config dicts printed by other code (no known training key).
+
+Speed: a dict's key sequence is parsed once into a `_Plan` with a compiled regex for exactly that
+sequence; later dicts of the same shape are one regex match each, and runs of them are turned into
+samples column-wise.
 """
 
 from __future__ import annotations
 
 import re
 
-from losswatch.ingest.formats._text import NUM, num
+from losswatch.ingest.formats._text import NUM, emit_rows, floats
 from losswatch.ingest.formats.base import FormatParser, StepCounter
 from losswatch.model import SampleBatch, canonical_name, clean_name
 
-DICT_RE = re.compile(r"\{'[^{}\n]*\}")
 PAIR_RE = re.compile(r"'([^'\n]+)': ([^,}]+)")
 DETECT_RE = re.compile(r"\{'(?:loss|eval_loss|eval_\w+|train_runtime|learning_rate|grad_norm)': " + NUM)
 BANNER_RE = re.compile(r"\*\*\*\*\* Running (?:training|Evaluation) \*\*\*\*\*")
@@ -39,7 +42,7 @@ def hf_metric(key: str) -> str | None:
 class _Plan:
     """How to turn a dict with a given key sequence into samples (computed once per key sequence)."""
 
-    __slots__ = ("skip", "step_idx", "epoch_idx", "cols", "metrics", "raws")
+    __slots__ = ("skip", "step_idx", "epoch_idx", "cols", "metrics", "raws", "rx")
 
     def __init__(self, keys: tuple[str, ...]) -> None:
         self.skip = "train_runtime" in keys or not (KNOWN.intersection(keys) or any(
@@ -58,8 +61,9 @@ class _Plan:
             metrics.append("epoch")
             raws.append("epoch")
         self.cols = cols
-        self.metrics = metrics
+        self.metrics = tuple(metrics)
         self.raws = raws
+        self.rx = re.compile(r"\{" + ", ".join("'" + re.escape(k) + r"': '?([^,}']*)'?" for k in keys) + r"\}")
 
 
 class HFTrainerFormat(FormatParser):
@@ -84,38 +88,56 @@ class HFTrainerFormat(FormatParser):
     def parse(self, block: str, first_line: int, out: SampleBatch) -> None:
         if "{'" not in block:
             return
-        ms, ss, vs, ls = out.metrics, out.steps, out.values, out.lines
-        plans = self.plans
-        pos = 0
-        line = first_line
-        for m in DICT_RE.finditer(block):
-            pairs = PAIR_RE.findall(m.group())
-            if not pairs:
+        plan: _Plan | None = None
+        rows: list[tuple] = []
+        row_lines: list[int] = []
+        for i, line in enumerate(block.split("\n")):
+            if "{'" not in line:
                 continue
-            keys = tuple([p[0] for p in pairs])
-            plan = plans.get(keys)
-            if plan is None:
-                plan = plans[keys] = _Plan(keys)
-                if not plan.skip:
-                    for metric, raw in zip(plan.metrics, plan.raws, strict=True):
-                        out.name(metric, raw)
-            if plan.skip or not plan.cols:
-                continue
-            start = m.start()
-            line += block.count("\n", pos, start)
-            pos = start
-            vals = [num(v.strip("' ")) for _, v in pairs]
-            if plan.step_idx >= 0 and vals[plan.step_idx] is not None:
-                step = vals[plan.step_idx]
-            elif plan.epoch_idx >= 0 and vals[plan.epoch_idx] is not None:
-                step = vals[plan.epoch_idx]
-            else:
-                step = None
-            for c, metric in zip(plan.cols, plan.metrics, strict=True):
-                v = vals[c]
-                if v is None:
+            pos = 0 if line[:2] == "{'" else line.find("{'")
+            m = plan.rx.match(line, pos) if plan is not None else None
+            if m is None:
+                new = self._plan(line, pos, out)
+                if new is None:
                     continue
-                ms.append(metric)
-                ss.append(step if step is not None else float(self.counter(metric)))
-                vs.append(v)
-                ls.append(line)
+                m = new.rx.match(line, pos)
+                if m is None:
+                    continue
+                if new is not plan:
+                    self._flush(plan, rows, row_lines, out)
+                    plan, rows, row_lines = new, [], []
+            if not plan.skip:
+                rows.append(m.groups())
+                row_lines.append(first_line + i)
+        self._flush(plan, rows, row_lines, out)
+
+    def _plan(self, line: str, pos: int, out: SampleBatch) -> _Plan | None:
+        end = line.find("}", pos)
+        if end < 0:
+            return None
+        pairs = PAIR_RE.findall(line, pos, end + 1)
+        if not pairs:
+            return None
+        keys = tuple([k for k, _ in pairs])
+        plan = self.plans.get(keys)
+        if plan is None:
+            plan = self.plans[keys] = _Plan(keys)
+        return plan
+
+    def _flush(self, plan: _Plan | None, rows: list[tuple], row_lines: list[int], out: SampleBatch) -> None:
+        if plan is None or not rows or not plan.cols:
+            return
+        cols = list(zip(*rows, strict=True))
+        if plan.step_idx >= 0:
+            steps = floats(cols[plan.step_idx])
+        elif plan.epoch_idx >= 0:
+            steps = floats(cols[plan.epoch_idx])
+        else:
+            steps = None
+        if steps is None or None in steps:
+            base = steps or [None] * len(rows)
+            steps = [s if s is not None else float(self.counter(plan.metrics[0])) for s in base]
+        values = [floats(cols[c]) for c in plan.cols]
+        emit_rows(out, plan.metrics, steps, values, row_lines)
+        for metric, raw in zip(plan.metrics, plan.raws, strict=True):
+            out.name(metric, raw)
