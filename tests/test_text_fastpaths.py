@@ -12,15 +12,17 @@ import random
 import pytest
 
 from bench import gen_logs
-from losswatch.ingest.formats.hf_trainer import HFTrainerFormat
+from losswatch.ingest.formats.hf_trainer import HFTrainerFormat, _Plan
 from losswatch.ingest.formats.keras import KerasFormat
 from losswatch.ingest.lines import LineSplitter
 from losswatch.model import SampleBatch
 
+NEVER = _Plan(("\x00never",))
+
 
 class SlowHF(HFTrainerFormat):
     def parse(self, block, first_line, out):
-        self.main = None  # every dict read one by one
+        self.main = NEVER  # a usual shape no line has: every dict is read one by one
         super().parse(block, first_line, out)
 
 

@@ -98,6 +98,12 @@ class HFTrainerFormat(FormatParser):
         if not cand:
             return
         texts = [lines[i] for i in cand]
+        if self.main is None:  # take the first dict's shape as the usual one until another wins
+            for text in texts[:100]:
+                plan = self._plan(text, text.find("{'"))
+                if plan is not None and not plan.skip and plan.rx.match(text, text.find("{'")):
+                    self.main = plan
+                    break
         main = self.main
         good_idx: list[int] = []
         flat: list = []
