@@ -82,3 +82,17 @@ def test_keras_fast_path_equals_line_by_line(chunk):
     assert len(fast) > 10000
     assert fast == _samples(SlowKeras, data, chunk)
     assert any(m == "test.loss" for m, *_ in fast)
+
+
+def test_darknet_fast_path_equals_line_by_line():
+    base = gen_logs.darknet(6000).decode().split("\n")
+    base.insert(100, " 51: -nan, nan avg loss, 0.000000 rate, 12.090222 seconds, 32 images, -1.000000 hours left")
+    base.insert(200, " 52: 1.0, 2.0 avg, 0.001 rate, 3.1 seconds, 64 images")
+    fast_data = "\n".join(base).encode()
+    # a line with " avg" that is not an iteration line sends the whole block line by line
+    slow_data = "\n".join([*base[:-1], "some avg text", ""]).encode()
+    from losswatch.ingest.formats.darknet import DarknetFormat
+
+    fast = _samples(DarknetFormat, fast_data, 1 << 22)
+    slow = _samples(DarknetFormat, slow_data, 1 << 22)
+    assert len(fast) > 5000 and fast == slow
