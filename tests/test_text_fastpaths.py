@@ -64,6 +64,8 @@ KERAS_EXTRA = [
     "472/472 [==============================] - 1s 2ms/step - loss: 0.5 - acc: 0.6 - val_loss: 0.7 - val_acc: 0.5"
     " - lr: 0.001",
     " 50/472 [==>...........................] - ETA: 0s - loss: 0.6281 - acc: 0.6800Epoch 02815: x",
+    "Epoch 12: val_loss improved from 0.51 to 0.50, saving model to best.h5",
+    "2024-01-01 12:00:00 - INFO - a line with a dash",
 ]
 
 

@@ -23,7 +23,6 @@ HEADER_RE = re.compile(r"^Epoch (\d+)/(\d+)\s*$")
 BAR_RE = re.compile(r"^\s*(\d+)/(\d+) (?:\[[=>.]*\]|[━─\s]+)")
 PAIR_RE = re.compile(r"(?:^| - )([A-Za-z_][\w/.\-]*): (" + NUM + r")(?![\d.])")
 SKIP = frozenset(("ETA", "eta"))
-HEADERS_RE = re.compile(r"^Epoch (\d+)/\d+\s*$", re.MULTILINE)
 TIMING = r"(?: -)? ?[\d.]+\w*(?: [\d.]+\w*/step)?"
 
 
@@ -101,14 +100,14 @@ class KerasFormat(FormatParser):
         assert main is not None
         n = len(lines)
         head_idx = list(compress(range(n), map(str.startswith, lines, repeat("Epoch "))))
-        head_text = "\n".join([lines[i] for i in head_idx])
-        epochs = HEADERS_RE.findall(head_text)
-        if len(epochs) != len(head_idx):
-            return False
+        heads = list(map(HEADER_RE.match, [lines[i] for i in head_idx]))  # not "Epoch 1: val_loss improved…"
+        is_head = list(map(bool, heads))
+        head_idx = list(compress(head_idx, is_head))
+        epochs = list(map(itemgetter(1), compress(heads, is_head)))
         bar_idx = list(compress(range(n), map(contains, lines, repeat(" - "))))
         bar_idx = list(compress(bar_idx, map(not_, map(contains, [lines[i] for i in bar_idx], repeat("ETA")))))
         rows = main.rx_lines.findall("\n".join([lines[i] for i in bar_idx]))
-        if len(rows) != len(bar_idx) or (bar_idx and head_idx and len(bar_idx) + len(head_idx) > n):
+        if len(rows) != len(bar_idx):
             return False
         final = list(map(eq, map(itemgetter(0), rows), map(itemgetter(1), rows)))
         rows = list(compress(rows, final))
