@@ -25,7 +25,7 @@ from losswatch.ingest.formats.base import FormatParser, StepCounter
 from losswatch.model import SampleBatch, canonical_name, clean_name
 
 PAIR_RE = re.compile(r"'([^'\n]+)': ([^,}]+)")
-DETECT_RE = re.compile(r"\{'(?:loss|eval_loss|eval_\w+|train_runtime|learning_rate|grad_norm)': " + NUM)
+DETECT_RE = re.compile(r"\{'(?:loss|eval_loss|eval_\w+|train_runtime|learning_rate|grad_norm)': '?" + NUM)
 BANNER_RE = re.compile(r"\*\*\*\*\* Running (?:training|Evaluation) \*\*\*\*\*")
 SKIP_SUFFIX = ("_runtime", "_per_second", "total_flos")
 KNOWN = frozenset(("loss", "learning_rate", "grad_norm", "epoch", "step"))
