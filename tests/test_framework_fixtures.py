@@ -85,3 +85,15 @@ def test_lightning_tqdm_val_loss_per_epoch():
     val = series(got, "val_loss")
     assert [s for s, _ in val] == [e for e, _ in truth["val_loss"]]
     assert close([v for _, v in val], [v for _, v in truth["val_loss"]], 5e-3)
+
+
+def test_keras3_fit_matches_history():
+    truth = json.loads((DIR / "keras.truth.json").read_text())
+    fmt, got = read("keras3.log")
+    assert fmt == "keras"
+    epochs = list(range(1, len(truth["loss"]) + 1))
+    for metric, key in (("loss", "loss"), ("val_loss", "val_loss"), ("acc", "accuracy"), ("val_acc", "val_accuracy")):
+        s = series(got, metric)
+        assert [st for st, _ in s] == epochs, metric  # one point per epoch, though some bars print twice
+        assert close([v for _, v in s], truth[key], 5e-4), metric  # printed with 4 decimals
+    assert {m for m in {x.metric for x in got} if m.startswith("test.")} == {"test.loss", "test.acc"}  # evaluate()

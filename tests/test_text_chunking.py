@@ -48,7 +48,7 @@ def test_random_chunks_same_samples(corpus, name):
         assert _samples(data, sizes) == whole
 
 
-@pytest.mark.parametrize("name", ["hf_trainer.log", "hf_trainer_state.json", "lightning_tqdm.log",
+@pytest.mark.parametrize("name", ["hf_trainer.log", "hf_trainer_state.json", "lightning_tqdm.log", "keras3.log",
                                   "lightning_rich.log"])
 def test_random_chunks_framework_fixtures(name):
     from tests.conftest import FIXTURES
