@@ -1,12 +1,19 @@
-"""PyTorch Lightning console output: the tqdm bar postfix `Epoch N: 100%|…| n/n [… , train_loss=…, val_loss=…]`.
+"""PyTorch Lightning console output: the tqdm bar postfix `Epoch N: 100%|…| n/n [… , train_loss=…, val_loss=…]`
+(or the RichProgressBar's `Epoch N/M ━━━━ n/n … train_loss: … val_loss: …`).
 
-Only a bar in its final state (100%) is a point, at step N (the epoch as printed). The epoch's final
-bar may be printed again (after "`Trainer.fit` stopped"): a second final bar of the same epoch adds
-nothing. A value is read only when it is complete, i.e. followed by ',' or ']': the last field of a
-bar cut off at the terminal width ("val_loss=0.417, val_ac" glued to the next message) is not a
-value. The final results table of `trainer.test()`/`validate()` ("Test metric  DataLoader 0" then
-"test_loss  0.424…" rows) gives one point per metric at the last epoch. Bar names: `train_loss` → `loss`; the bar's own running `loss` becomes `loss_running` when
+Only a bar in its final state (100%, n == N) is a point, at step N (the epoch as printed). The epoch's
+final bar may be printed again (after "`Trainer.fit` stopped"): a second final bar of the same epoch
+adds nothing. A value is read only when it is complete, i.e. followed by ',' or ']': the last field
+of a bar cut off at the terminal width ("val_loss=0.417, val_ac" glued to the next message) is not a
+value. The results table of `trainer.test()`/`validate()` ("Test metric  DataLoader 0" then
+"test_loss  0.424…" rows) gives one point per metric at the last epoch.
+Bar names: `train_loss` → `loss`; the bar's own running `loss` becomes `loss_running` when
 `train_loss` is also shown; `train_loss_epoch` is the loss when neither is; `v_num` is not a metric.
+
+Known limit: tqdm written to a file (not a terminal) puts epoch N's final state, with its val_loss,
+in a middle '\r' frame of the physical line that ends with epoch N+1's bar; the logical line is the
+last frame, so there val_loss lands one epoch late (train_loss is right). A terminal capture (the
+corpus log) is read right.
 """
 
 from __future__ import annotations
