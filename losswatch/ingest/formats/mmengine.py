@@ -18,7 +18,9 @@ from losswatch.model import SampleBatch, parse_number
 EPOCH_RE = re.compile(r"\bEpoch\((train|val|test)\)\s*\[\s*(\d+)\]\s*\[\s*(\d+)/\s*(\d+)\]\s*(.*)")
 ITER_RE = re.compile(r"\bIter\((train|val|test)\)\s*\[\s*(\d+)/\s*(\d+)\]\s*(.*)")
 PAIR_RE = re.compile(r"(\S+): (\S+)")
-DETECT_RE = re.compile(r"\b(?:Epoch|Iter)\((?:train|val|test)\)\s*\[")
+# mmengine writes [e][i/N] where mmcv's "Epoch(val) [e][i]" has no "/": that tells them apart.
+DETECT_RE = re.compile(r"\bEpoch\((?:train|val|test)\)\s*\[\s*\d+\]\s*\[\s*\d+/\s*\d+\]"
+                       r"|\bIter\((?:train|val|test)\)\s*\[\s*\d+/\s*\d+\]")
 HEADER_RE = re.compile(r" - mmengine - (?:INFO|WARNING) - ")
 
 
