@@ -13,12 +13,16 @@ import re
 # (metric, pattern). Order matters only for readability; each line yields at most one event per metric.
 EVENT_PATTERNS: list[tuple[str, str]] = [
     ("event.oom", r"CUDA out of memory|OutOfMemoryError|CUDA error: out of memory|RESOURCE_EXHAUSTED: OOM"
-                  r"|\bOOM when allocating|Out of memory while trying to allocate|cudaErrorMemoryAllocation"
+                  r"|ResourceExhaustedError: OOM|\bOOM when allocating|Out of memory while trying to allocate"
+                  r"|cudaErrorMemoryAllocation|HIP out of memory|MPS backend out of memory"
                   r"|Killed process \d+ .*out of memory|out of memory \(OOM\)"),
-    ("event.traceback", r"^Traceback \(most recent call last\):"),
+    # A traceback starts a line, possibly after a torchrun/SLURM rank prefix ("[rank0]: ", "0: ").
+    ("event.traceback", r"^(?:\[rank\d+\]:\s*|\d+:\s*)?Traceback \(most recent call last\):"),
     ("event.overflow", r"Gradient overflow\.\s+Skipping step|OVERFLOW! Rank \d+ Skipping step"
-                       r"|overflow detected, setting loss scale to|Loss scaler reducing loss scale"
-                       r"|found inf or nan in gradients|Skipping step, loss scaler \d+ reducing"),
+                       r"|overflow detected, (?:ignoring gradient, )?setting loss scale to"
+                       r"|Loss scaler reducing loss scale|found inf or nan in gradients"
+                       r"|Skipping step, loss scaler \d+ reducing|fp16 dynamic loss scale overflow"
+                       r"|Grad overflow on iteration \d+"),
     ("event.min_loss_scale", r"Current loss scale already at minimum|minimum loss scale reached"
                              r"|Minimum loss scale reached"),
     ("event.nccl_error", r"NCCL error|ncclInternalError|Watchdog caught collective operation timeout"),

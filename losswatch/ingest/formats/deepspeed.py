@@ -15,7 +15,7 @@ import re
 
 from losswatch.ingest.formats._names import NUM
 from losswatch.ingest.formats.base import FormatParser, StepCounter
-from losswatch.ingest.formats.megatron import iteration_line
+from losswatch.ingest.formats.megatron import has_iteration_lines
 from losswatch.model import SampleBatch, parse_number
 
 ENGINE_RE = re.compile(r"\[Rank -?\d+\] step=(\d+), skipped=(\d+), lr=\[([^\]]*)\]")
@@ -25,7 +25,7 @@ VAL_LOSS_RE = re.compile(r"(?<![\w/.])(?:val|valid|validation|eval|test)[ _]loss
 LOSS_RE = re.compile(r"(?<![\w/.])(?:train[ _]|training[ _]|avg[ _])?loss\s*[:=]\s*(" + NUM + ")", re.IGNORECASE)
 STEP_RE = re.compile(r"(?<![\w/.])(?:global_step|steps?|iteration|iter)\s*[:=]?\s*(\d+)(?![\w.])", re.IGNORECASE)
 DETECT_STRONG = re.compile(r"\[Rank -?\d+\] step=\d+, skipped=\d+|OVERFLOW! Rank \d+ Skipping step")
-DETECT_WEAK = re.compile(r"DeepSpeed info: version=|\[logging\.py:\d+:log_dist\]|\[deepspeed\]")
+WEAK_MARKERS = ("DeepSpeed info: version=", ":log_dist] ", "[deepspeed]")
 
 
 class DeepSpeedFormat(FormatParser):
@@ -39,18 +39,12 @@ class DeepSpeedFormat(FormatParser):
 
     @classmethod
     def detect(cls, lines: list[str]) -> float:
-        strong = weak = 0
-        for ln in lines:
-            if iteration_line(ln):
-                return 0.0  # Megatron-DeepSpeed: the Megatron lines carry the metrics
-            if "[Rank" in ln or "OVERFLOW" in ln:
-                if DETECT_STRONG.search(ln):
-                    strong += 1
-            if not weak and DETECT_WEAK.search(ln):
-                weak = 1
-        if strong:
+        text = "\n".join(lines)
+        if has_iteration_lines(text):
+            return 0.0  # Megatron-DeepSpeed: the Megatron lines carry the metrics
+        if ("skipped=" in text or "OVERFLOW!" in text) and DETECT_STRONG.search(text):
             return 0.9
-        return 0.3 if weak else 0.0
+        return 0.3 if any(m in text for m in WEAK_MARKERS) else 0.0
 
     def parse(self, block: str, first_line: int, out: SampleBatch) -> None:
         for i, line in enumerate(block.split("\n")):

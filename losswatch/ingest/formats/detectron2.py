@@ -18,7 +18,9 @@ from losswatch.model import SampleBatch, parse_number
 ITER_RE = re.compile(r"\biter: (\d+)\s+(.*)")
 PAIR_RE = re.compile(r"(\S+): (\S+)")
 COPYPASTE_RE = re.compile(r"copypaste: (.*?)\s*$")
-PREFIX_RE = re.compile(r"^\[\d\d/\d\d \d\d:\d\d:\d\d[^\]]*\]\s*(?:d2|detectron2|fvcore)\b|^\[\d\d/\d\d \d\d:\d\d:\d\d (?:d2|detectron2|fvcore)[\w.]*\]:")
+PREFIX_RE = re.compile(r"^\[\d\d/\d\d \d\d:\d\d:\d\d[^\]\n]*\]\s*(?:d2|detectron2|fvcore)\b"
+                       r"|^\[\d\d/\d\d \d\d:\d\d:\d\d (?:d2|detectron2|fvcore)[\w.]*\]:", re.MULTILINE)
+DETECT_RE = re.compile(r"\biter: \d+\s+total_loss: ")
 EVAL_TASKS = ("bbox/", "segm/", "keypoints/", "sem_seg/", "panoptic_seg/")
 
 
@@ -34,13 +36,16 @@ class Detectron2Format(FormatParser):
 
     @classmethod
     def detect(cls, lines: list[str]) -> float:
+        text = "\n".join(lines)
+        if "total_loss: " in text and DETECT_RE.search(text):
+            return 0.95
         prefix = 0
         for ln in lines:
-            if "iter: " in ln and "total_loss: " in ln:
-                return 0.95
-            if ln.startswith("[") and PREFIX_RE.search(ln):
+            if ln.startswith("[") and PREFIX_RE.match(ln):
                 prefix += 1
-        return 0.8 if prefix >= 2 else 0.4 if prefix else 0.0
+                if prefix >= 2:
+                    return 0.8
+        return 0.4 if prefix else 0.0
 
     def parse(self, block: str, first_line: int, out: SampleBatch) -> None:
         for i, line in enumerate(block.split("\n")):

@@ -47,16 +47,15 @@ class FairseqFormat(FormatParser):
 
     @classmethod
     def detect(cls, lines: list[str]) -> float:
-        hits = 0
-        for ln in lines:
-            if "epoch" in ln or "overflow" in ln or "fairseq" in ln:
-                if DETECT_RE.search(ln):
-                    hits += 1
-                    if hits >= 2 or "valid on '" in ln or "loss=" in ln:
-                        return 0.9
-            elif '"num_updates"' in ln or '"valid_num_updates"' in ln:
-                return 0.9
-        return 0.6 if hits else 0.0
+        text = "\n".join(lines)
+        if '"num_updates"' in text or '"valid_num_updates"' in text:
+            return 0.9
+        if "| epoch" not in text and "overflow detected" not in text and "fairseq" not in text:
+            return 0.0
+        found = DETECT_RE.findall(text)
+        if len(found) >= 2 or any("valid on '" in f or ":" in f for f in found):
+            return 0.9
+        return 0.6 if found else 0.0
 
     def parse(self, block: str, first_line: int, out: SampleBatch) -> None:
         for i, line in enumerate(block.split("\n")):

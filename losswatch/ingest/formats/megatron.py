@@ -21,13 +21,15 @@ from losswatch.model import SampleBatch, canonical_name, clean_name, parse_numbe
 
 ITER_RE = re.compile(r"^\s*(?:\[[^\]]*\]\s*)?iteration\s+(\d+)\s*/\s*(\d+)\s*\|(.*)")
 VAL_RE = re.compile(r"^\s*(?:\[[^\]]*\]\s*)?validation loss (?:at iteration (\d+))?([^|]*)\|(.*)")
-MARKER_RE = re.compile(r"^-+ arguments -+$|^\s*> building \w+ model|^using world size:|megatron", re.IGNORECASE)
+ITER_DETECT_RE = re.compile(r"iteration\s+\d+\s*/\s*\d+\s*\|")
+MARKERS = ("------ arguments ------", "> building ", "using world size:", "megatron", "Megatron")
 SKIP_WORDS = ("time", "consumed", "batch size")
 NAMES = {"number of skipped iterations": "skipped_iterations", "number of nan iterations": "nan_iterations"}
 
 
-def iteration_line(line: str) -> bool:
-    return "iteration" in line and ITER_RE.match(line) is not None
+def has_iteration_lines(text: str) -> bool:
+    """True when a Megatron `iteration N/ M |` line is among these '\\n'-joined lines."""
+    return "iteration" in text and ITER_DETECT_RE.search(text) is not None
 
 
 class MegatronFormat(FormatParser):
@@ -40,13 +42,10 @@ class MegatronFormat(FormatParser):
 
     @classmethod
     def detect(cls, lines: list[str]) -> float:
-        markers = 0
-        for ln in lines:
-            if "iteration" in ln and ITER_RE.match(ln):
-                return 0.95
-            if MARKER_RE.search(ln):
-                markers += 1
-        return 0.4 if markers else 0.0
+        text = "\n".join(lines)
+        if "iteration" in text and ITER_DETECT_RE.search(text):
+            return 0.95
+        return 0.4 if any(m in text for m in MARKERS) else 0.0
 
     def parse(self, block: str, first_line: int, out: SampleBatch) -> None:
         for i, line in enumerate(block.split("\n")):

@@ -24,8 +24,8 @@ VAL_RE = re.compile(r"\bEpoch\((?:val|test)\) \[(\d+)\]\[(\d+)\]\s*(.*)")
 ITER_RE = re.compile(r"\bIter \[(\d+)/(\d+)\]\s*(.*)")
 ITER_VAL_RE = re.compile(r"\bIter\((?:val|test)\) \[(\d+)\]\s*(.*)")
 PAIR_RE = re.compile(r"([A-Za-z_][\w./-]*): ([^,]+)")
-DETECT_RE = re.compile(r"\bEpoch \[\d+\]\[\d+/\d+\]\s*lr: |\bIter \[\d+/\d+\]\s*lr: |\bEpoch\(val\) \[\d+\]\[\d+\]")
-HEADER_RE = re.compile(r" - mmdet - INFO - ")
+DETECT_RES = (re.compile(r"Epoch \[\d+\]\[\d+/\d+\]\s*lr: "), re.compile(r"Iter \[\d+/\d+\]\s*lr: "),
+              re.compile(r"Epoch\(val\) \[\d+\]\[\d+\]"))
 
 
 def add_pairs(text: str, step: float, line_no: int, out: SampleBatch, val: bool) -> None:
@@ -53,19 +53,16 @@ class MmdetFormat(FormatParser):
 
     @classmethod
     def detect(cls, lines: list[str]) -> float:
+        text = "\n".join(lines)
         hits = 0
-        header = False
-        for ln in lines:
-            if "Epoch" in ln or "Iter" in ln:
-                if DETECT_RE.search(ln):
-                    hits += 1
-                    if hits >= 2:
-                        return 0.95
-            if not header and HEADER_RE.search(ln):
-                header = True
+        if "Epoch" in text or "Iter" in text:
+            for rx in DETECT_RES:
+                hits += len(rx.findall(text)[:2])
+        if hits >= 2:
+            return 0.95
         if hits:
             return 0.7
-        return 0.3 if header else 0.0
+        return 0.3 if " - mmdet - " in text else 0.0
 
     def parse(self, block: str, first_line: int, out: SampleBatch) -> None:
         for i, line in enumerate(block.split("\n")):

@@ -35,19 +35,13 @@ class MmengineFormat(FormatParser):
 
     @classmethod
     def detect(cls, lines: list[str]) -> float:
-        hits = 0
-        header = False
-        for ln in lines:
-            if "(train)" in ln or "(val)" in ln or "(test)" in ln:
-                if DETECT_RE.search(ln):
-                    hits += 1
-                    if hits >= 2:
-                        return 0.95
-            if not header and "mmengine" in ln and HEADER_RE.search(ln):
-                header = True
+        text = "\n".join(lines)
+        hits = len(DETECT_RE.findall(text)) if ("(train)" in text or "(val)" in text or "(test)" in text) else 0
+        if hits >= 2:
+            return 0.95
         if hits:
             return 0.75
-        return 0.45 if header else 0.0
+        return 0.45 if "mmengine" in text and HEADER_RE.search(text) else 0.0
 
     def _pairs(self, text: str, step: float, line_no: int, out: SampleBatch, val: bool) -> None:
         for m in PAIR_RE.finditer(text):

@@ -20,6 +20,7 @@ from losswatch.ingest.formats.base import FormatParser
 from losswatch.model import SampleBatch, parse_number
 
 HEADER_RE = re.compile(r"^\s*Epoch\s+gpu_mem\s+(.*?)\s*$", re.IGNORECASE)
+HEADER_DETECT_RE = re.compile(r"^[ \t]*Epoch[ \t]+(?:gpu_mem|GPU_mem|GPU_MEM)[ \t]", re.MULTILINE)
 EPOCH_RE = re.compile(r"^\s*(\d+)/(\d+)\s+\S+\s+(.*)$")
 PCT_RE = re.compile(r"(\d+)%\|")
 VAL_HEADER_RE = re.compile(r"^\s*Class\s+Images\s+(?:Labels|Instances)\s+")
@@ -42,10 +43,8 @@ class Yolov5ConsoleFormat(FormatParser):
 
     @classmethod
     def detect(cls, lines: list[str]) -> float:
-        for ln in lines:
-            if "Epoch" in ln and HEADER_RE.match(ln):
-                return 0.95
-        return 0.0
+        text = "\n".join(lines)
+        return 0.95 if "Epoch" in text and HEADER_DETECT_RE.search(text) else 0.0
 
     def _header(self, text: str) -> None:
         cols: list[tuple[str, str] | None] = []
