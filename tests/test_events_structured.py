@@ -47,3 +47,20 @@ def test_look_alikes_are_not_events(line):
 def test_event_line_numbers_in_a_block():
     block = "step 1\nTraceback (most recent call last):\n  File x\ntorch.cuda.OutOfMemoryError: CUDA out of memory."
     assert scan_events(block, 10) == [(11, "event.traceback"), (13, "event.oom")]
+
+
+def _reference_scan(block: str, first_line: int) -> list[tuple[int, str]]:
+    """The plain way: every pattern on every line (what the trigger pre-filter must equal)."""
+    import re
+
+    from losswatch.ingest.events import EVENT_PATTERNS
+
+    pats = [(m, re.compile(p)) for m, p in EVENT_PATTERNS]
+    return [(first_line + i, m) for i, ln in enumerate(block.split("\n")) for m, rx in pats if rx.search(ln)]
+
+
+def test_trigger_prefilter_equals_full_scan(corpus):
+    """Every corpus log (all families) gives the same events as the per-line full regex scan."""
+    for path in sorted(corpus.glob("*/*.log")):
+        text = path.read_bytes().decode("utf-8", "replace").replace("\r\n", "\n")
+        assert scan_events(text, 1) == _reference_scan(text, 1), path.name

@@ -22,17 +22,42 @@ _NOT_METRIC = re.compile(
 )
 
 
+# Names repeat on every line of a log: each helper remembers its answers (bounded, so a log with
+# ever-new keys cannot grow them without limit).
+_CACHE_MAX = 4096
+
+
+def _cached(fn):
+    cache: dict[str, object] = {}
+
+    def wrapper(key: str):
+        try:
+            return cache[key]
+        except KeyError:
+            value = fn(key)
+            if len(cache) < _CACHE_MAX:
+                cache[key] = value
+            return value
+
+    wrapper.__doc__ = fn.__doc__
+    wrapper.__name__ = fn.__name__
+    return wrapper
+
+
+@_cached
 def is_timing(key: str) -> bool:
     """True for keys like `eta`, `time`, `data_time`, `memory`, `max_mem`, `train_wall`."""
     return _NOT_METRIC.search(key) is not None
 
 
+@_cached
 def train_name(raw: str) -> str:
     """Canonical name of a training metric (the model's synonyms, else the cleaned name)."""
     cleaned = clean_name(raw)
     return SYNONYMS.get(cleaned, cleaned)
 
 
+@_cached
 def val_name(raw: str) -> str:
     """Name of a validation metric: `loss` → `val_loss`, `acc` → `val_acc`, else `val.<cleaned>`.
 
