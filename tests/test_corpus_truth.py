@@ -45,6 +45,8 @@ def test_corpus_file(corpus, truth, name):
         if tv is None:
             for sub in ("components", "lr_groups", "loss_components"):
                 tv = (t.get(sub) or {}).get(key) or tv
+        if tv is None:  # a named entry of the truth's "accuracy" list (val mAP, train acc, ...)
+            tv = next((a for a in t.get("accuracy") or [] if a.get("name") == key), None)
         assert tv, f"no truth for {key} in {name}"
         s = run.store.get(want.metric)
         assert s is not None, f"{name}: no series {want.metric}; have {run.store.metrics()}"

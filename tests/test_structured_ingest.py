@@ -73,3 +73,43 @@ def test_other_families_not_claimed(corpus, truth):
         lines = _lines(corpus / name)[: formats.MAX_UNDECIDED_LINES]
         claims = [(n, s) for s, _, n in formats.score_formats(lines) if n in MINE and s > 0]
         assert not claims, f"{name} scored by {claims}"
+
+
+def _run(corpus, name):
+    from losswatch.commands.common import read_whole
+    from losswatch.monitor import Monitor
+
+    m = Monitor()
+    run = m.add_run(name)
+    read_whole(m, run, str(corpus / name))
+    return run.store
+
+
+def test_fp16_loss_scale_facts(corpus, truth):
+    """The loss-scale cascades the truth describes: how many times it fell, and where it ended."""
+    ds = "deepspeed/hellodeepspeed-bert_fp16-overflow.log"
+    info = truth[ds]["events"]["fp16_overflow"]
+    s = _run(corpus, ds).get("loss_scale")
+    assert s.count == info["loss_scale_decreases"] and s.last.value == info["loss_scale_last"]
+    assert s.max.value == info["loss_scale_first"] / 2  # the first overflow halves the attempted scale
+
+    meg = "megatron/bigscience_meg-gpt2-n8_fp16-lossscale-skips.log"
+    info = truth[meg]["events"]["fp16_overflow"]
+    store = _run(corpus, meg)
+    assert sum(store.get("skipped_iterations").values) == info["skipped_iterations_total"]
+    scales = list(store.get("loss_scale").values)
+    assert sum(b < a for a, b in zip(scales, scales[1:], strict=False)) == info["loss_scale_decreases"]
+
+    fs = "fairseq/issue515_fp16-overflow-cascade_excerpt.log"
+    info = truth[fs]["events"]["fp16_overflow"]
+    assert _run(corpus, fs).get("overflow_loss_scale").count == info["loss_scale_decreases"]
+
+
+def test_detr_runs_are_both_kept(corpus, truth):
+    name = "detr_jsonl/detr-custom_log.log"
+    s = _run(corpus, name).get("loss")
+    runs = truth[name]["runs"]
+    steps = list(s.steps)
+    assert len(steps) == sum(r["train_loss"]["count"] for r in runs)
+    resets = [i for i in range(1, len(steps)) if steps[i] < steps[i - 1]]
+    assert resets == [runs[0]["train_loss"]["count"]]  # the epoch counter restarts where run 2 begins
