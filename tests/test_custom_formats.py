@@ -111,3 +111,13 @@ def test_cli_bad_file_exits_2_with_one_message(tmp_path):
 def test_cli_missing_file_exits_2(tmp_path):
     p = _cli("check", "--format-file", str(tmp_path / "nope.yaml"), str(_write(tmp_path, "run.log", LOG)))
     assert p.returncode == 2 and "nope.yaml" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_metrics_can_name_the_step_group(tmp_path):
+    text = "formats:\n  it:\n    regex: 'it (?P<it>\\d+) l (?P<l>\\S+)'\n    metrics: {it: step, l: loss}\n"
+    (cls,) = load_format_file(str(_write(tmp_path, "f.yaml", text)))
+    from losswatch.model import SampleBatch
+
+    b = SampleBatch()
+    cls().parse("it 7 l 0.5", 1, b)
+    assert list(zip(b.metrics, b.steps, b.values, strict=True)) == [("loss", 7.0, 0.5)]

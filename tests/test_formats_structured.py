@@ -381,3 +381,19 @@ def test_csv_repeated_header_from_a_resumed_run():
     got, _ = read("step,loss\n1,2.0\nstep,loss,lr\n2,1.5,0.1\n", "csv")
     assert got["loss"] == [(1.0, 2.0, 2), (2.0, 1.5, 4)]
     assert got["lr"] == [(2.0, 0.1, 4)]
+
+
+def test_mmdet_iter_based_runner():
+    text = ("2022-01-01 10:00:00,000 - mmseg - INFO - Iter [50/80000]\tlr: 9.9e-03, eta: 1 day, 2:00:00, "
+            "time: 0.5, data_time: 0.01, memory: 3000, decode.loss_ce: 1.25, loss: 1.8\n"
+            "2022-01-01 11:00:00,000 - mmseg - INFO - Iter(val) [500]\tmIoU: 0.3512, mAcc: 0.45\n")
+    got, _ = read(text, "mmdet")
+    assert got["loss"] == [(50.0, 1.8, 1)]
+    assert got["decode.loss_ce"] == [(50.0, 1.25, 1)]
+    assert got["val.miou"] == [(500.0, 0.3512, 2)]
+
+
+def test_jsonl_nested_object_one_level():
+    got, _ = read('{"step": 3, "train": {"loss": 1.5, "lr": 0.1}, "eval": {"loss": 2.0}}\n', "jsonl")
+    assert got["loss"] == [(3.0, 1.5, 1)] and got["lr"] == [(3.0, 0.1, 1)]
+    assert got["val_loss"] == [(3.0, 2.0, 1)]

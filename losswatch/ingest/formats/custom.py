@@ -9,9 +9,9 @@ formats:
     metrics: {acc1: val_acc}       # optional: group name → metric name
 ```
 
-Group `step` is the step (a line without one takes the last step seen, else a per-metric
-counter); every other named group is a metric under its canonical name, or the name `metrics:`
-gives it. Every mistake (bad YAML, bad regex, missing or unknown keys) is a `UsageError` naming
+Group `step` (or a group that `metrics:` maps to `step`) is the step (a line without one takes the
+last step seen, else a per-metric counter); every other named group is a metric under its
+canonical name, or the name `metrics:` gives it. Every mistake (bad YAML, bad regex, missing or unknown keys) is a `UsageError` naming
 the file and line, so `--format-file` fails before anything starts.
 """
 
@@ -37,6 +37,7 @@ class CustomFormat(FormatParser):
     detect_re: ClassVar[re.Pattern | None] = None
     regexes: ClassVar[tuple[re.Pattern, ...]] = ()
     metrics: ClassVar[dict[str, str]] = {}
+    step_group: ClassVar[str] = "step"
 
     def __init__(self) -> None:
         self.step: float | None = None
@@ -58,7 +59,7 @@ class CustomFormat(FormatParser):
                 if m is None:
                     continue
                 groups = m.groupdict()
-                raw_step = groups.pop("step", None)
+                raw_step = groups.pop(self.step_group, None)
                 if raw_step is not None:
                     s = parse_number(raw_step)
                     if s is not None:
@@ -103,6 +104,9 @@ def _format_class(name: str, node: yaml.Node, path: str) -> type[FormatParser]:
             raise UsageError(f"format {name!r}: unknown key {key!r} (known: {', '.join(sorted(FORMAT_KEYS))})",
                              path, _line(k))
         fields[key] = v
+    step_map = None
+    if isinstance(fields.get("metrics"), yaml.MappingNode):
+        step_map = next((k.value for k, v in fields["metrics"].value if getattr(v, "value", None) == "step"), None)
     regexes: list[re.Pattern] = []
     if "regex" in fields:
         regexes.append(_compile(fields["regex"], path, f"format {name!r} regex"))
@@ -115,7 +119,7 @@ def _format_class(name: str, node: yaml.Node, path: str) -> type[FormatParser]:
         raise UsageError(f"format {name!r} needs `regex:` or `regexes:`", path, _line(node))
     for rx, rnode in zip(regexes, [fields.get("regex")] + list(getattr(fields.get("regexes"), "value", [])),
                          strict=False):
-        if not [g for g in rx.groupindex if g != "step"]:
+        if not [g for g in rx.groupindex if g != "step" and (step_map is None or g != step_map)]:
             where = _line(rnode) if rnode is not None else _line(node)
             raise UsageError(f"format {name!r}: regex {rx.pattern!r} has no named group for a metric "
                              "(write e.g. (?P<loss>\\S+))", path, where)
@@ -138,7 +142,8 @@ def _format_class(name: str, node: yaml.Node, path: str) -> type[FormatParser]:
         "description": description or f"user format from {path}",
         "detect_re": detect_re,
         "regexes": tuple(regexes),
-        "metrics": metrics,
+        "metrics": {g: m for g, m in metrics.items() if m != "step"},
+        "step_group": step_map or "step",
         "__module__": __name__,
     }
     if "priority" in fields:

@@ -4,7 +4,8 @@ Step = the first of `step`, `global_step`, `current_steps`, `iteration`, `iter`,
 `epoch` that the record has; else a per-metric counter. Every other numeric value (numbers or
 numeric strings; NaN/Infinity as Python's json reads them) is a metric under its canonical name;
 timings, ETAs and progress fields (percentage, total_steps) are not. A record without a loss (the
-end-of-training record) simply gives no loss point. A JSON *document* spread over many lines
+end-of-training record) simply gives no loss point. A nested object is read one level deep with
+dotted names (`{"train": {"loss": 1.2}}` → `train.loss` → `loss`). A JSON *document* spread over many lines
 (trainer_state.json) is not JSON lines and is not claimed.
 """
 
@@ -55,9 +56,18 @@ class JsonLinesFormat(FormatParser):
             for key, raw in d.items():
                 if key == step_key or key in SKIP or is_timing(key):
                     continue
-                v = json_value(raw)
-                if v is None:
-                    continue
-                metric = train_name(key)
-                out.name(metric, key)
-                out.add(metric, step if step is not None else float(self.counter(metric)), v, first_line + i)
+                if isinstance(raw, dict):
+                    for sub, raw2 in raw.items():
+                        self._add(f"{key}.{sub}", raw2, step, first_line + i, out)
+                else:
+                    self._add(key, raw, step, first_line + i, out)
+
+    def _add(self, key: str, raw: object, step: float | None, line_no: int, out: SampleBatch) -> None:
+        if is_timing(key):
+            return
+        v = json_value(raw)
+        if v is None:
+            return
+        metric = train_name(key)
+        out.name(metric, key)
+        out.add(metric, step if step is not None else float(self.counter(metric)), v, line_no)
