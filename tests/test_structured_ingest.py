@@ -113,3 +113,22 @@ def test_detr_runs_are_both_kept(corpus, truth):
     assert len(steps) == sum(r["train_loss"]["count"] for r in runs)
     resets = [i for i in range(1, len(steps)) if steps[i] < steps[i - 1]]
     assert resets == [runs[0]["train_loss"]["count"]]  # the epoch counter restarts where run 2 begins
+
+
+@pytest.mark.parametrize("fmt", sorted(MINE))
+def test_parsers_survive_any_corpus_text(corpus, fmt):
+    """Every structured parser reads every corpus log (other families, truncated lines) without an
+    exception: a format forced with --format on the wrong log yields few samples, never a crash."""
+    rng = random.Random(fmt)
+    lines = []
+    for path in sorted(corpus.glob("*/*.log")):
+        lines += _lines(path)[:300]
+    mangled = [ln[: rng.randint(0, len(ln))] if rng.random() < 0.3 else ln for ln in lines]
+    cls = formats.get_format(fmt)
+    parser = cls()
+    from losswatch.model import SampleBatch
+
+    out = SampleBatch()
+    parser.parse("\n".join(mangled), 1, out)
+    assert len(out.metrics) == len(out.steps) == len(out.values) == len(out.lines)
+    assert all(isinstance(v, float) for v in out.values) and all(isinstance(s, float) for s in out.steps)
