@@ -397,3 +397,17 @@ def test_jsonl_nested_object_one_level():
     got, _ = read('{"step": 3, "train": {"loss": 1.5, "lr": 0.1}, "eval": {"loss": 2.0}}\n', "jsonl")
     assert got["loss"] == [(3.0, 1.5, 1)] and got["lr"] == [(3.0, 0.1, 1)]
     assert got["val_loss"] == [(3.0, 2.0, 1)]
+
+
+def test_mmdet_val_workflow_goes_at_epoch_end():
+    """With workflow [('train', 1), ('val', 1)] the val bracket holds the val loader's length."""
+    text = ("2021-01-01 10:00:00,000 - mmdet - INFO - Epoch [1][3750/3750]\tlr: 1.0e-02, loss: 0.8\n"
+            "2021-01-01 10:10:00,000 - mmdet - INFO - Epoch(val) [1][500]\tloss_cls: 0.3, loss: 0.6\n")
+    got, _ = read(text, "mmdet")
+    assert got["val_loss"] == [(3750.0, 0.6, 2)] and got["val.loss_cls"] == [(3750.0, 0.3, 2)]
+    js = ('{"mode": "train", "epoch": 1, "iter": 3750, "lr": 0.01, "loss": 0.8}\n'
+          '{"mode": "val", "epoch": 1, "iter": 500, "loss": 0.6}\n'
+          '{"mode": "train", "epoch": 2, "iter": 50, "lr": 0.01, "loss": 0.7}\n')
+    got, _ = read(js, "mmdet_json")
+    assert got["val_loss"] == [(3750.0, 0.6, 2)]
+    assert [s for s, _, _ in got["loss"]] == [3750.0, 3800.0]

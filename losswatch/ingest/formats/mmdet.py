@@ -5,7 +5,9 @@ loss_rpn_cls: 0.3487, ..., acc: 94.1870, loss_bbox: 0.0593, loss: 0.8263` and, a
 `Epoch(val) [e][N]\\tbbox_mAP: 0.0870, ...` (empty after the tab when the evaluation found nothing).
 `IterBasedRunner` prints `Iter [i/N]` and `Iter(val) [i]` instead.
 
-Step = the global iteration (e-1)·N + i. eta, time, data_time and memory are not metrics.
+Step = the global iteration (e-1)·N + i; an `Epoch(val) [e][…]` result goes at the end of epoch e
+(e·N; its bracket holds N, or the val loader's length in a ('val', 1) workflow).
+eta, time, data_time and memory are not metrics.
 The JSON lines (`{"mode": "train", "epoch": 1, "iter": 50, ...}`) do not carry N: there the
 epoch length is learnt from the previous epoch (its `val` record's iter, else its last train iter),
 which is exact whenever the logging interval divides the epoch length.
@@ -77,7 +79,7 @@ class MmdetFormat(FormatParser):
                 m = VAL_RE.search(line)
                 if m:
                     e, it = int(m.group(1)), int(m.group(2))
-                    step = float((e - 1) * (self.epoch_len or it) + it)
+                    step = float(e * (self.epoch_len or it))  # the end of epoch e
                     add_pairs(m.group(3), step, first_line + i, out, val=True)
                     continue
             if "Iter" in line:
@@ -130,9 +132,10 @@ class MmdetJsonFormat(FormatParser):
                 self.offset += self.epoch_end
             self.epoch = e
             self.epoch_end = 0
-        if d.get("mode") == "val" or it > self.epoch_end:
-            self.epoch_end = int(it) if d.get("mode") == "val" else max(self.epoch_end, int(it))
-        return float(self.offset + it)
+        # a val record's iter is the train epoch's length (EvalHook) or the val loader's length
+        # (a ('val', 1) workflow): either way the evaluation belongs at the end of the epoch so far
+        self.epoch_end = max(self.epoch_end, int(it))
+        return float(self.offset + (self.epoch_end if d.get("mode") != "train" else it))
 
     def parse(self, block: str, first_line: int, out: SampleBatch) -> None:
         for i, line in enumerate(block.split("\n")):
