@@ -411,3 +411,14 @@ def test_mmdet_val_workflow_goes_at_epoch_end():
     got, _ = read(js, "mmdet_json")
     assert got["val_loss"] == [(3750.0, 0.6, 2)]
     assert [s for s, _, _ in got["loss"]] == [3750.0, 3800.0]
+
+
+def test_megatron_deepspeed_overflow_messages_not_counted_twice():
+    text = ("[2024-01-01 10:00:00,000] [INFO] [loss_scaler.py:183:update_scale] [deepspeed] OVERFLOW! Rank 0 "
+            "Skipping step. Attempted loss scale: 65536, reducing to 32768\n"
+            " iteration       10/    1000 | learning rate: 1.0E-04 | lm loss: 9.5E+00 | loss scale: 32768.0 |"
+            " number of skipped iterations:   1 | number of nan iterations:   0 |\n")
+    got, fmt = read(text)
+    assert fmt == "megatron"
+    assert got["event.overflow"] == [(0.0, 1.0, 1)]  # the message, not the message and the counter
+    assert got["skipped_iterations"] == [(10.0, 1.0, 2)]

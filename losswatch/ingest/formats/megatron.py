@@ -8,7 +8,8 @@ rate: 3.750E-05 | global batch size: 4 | lm loss: 1.210588E+01 | loss scale: 327
 Step = iteration. An iteration line whose steps were all skipped prints no `lm loss`: it gives no
 loss point (never a made-up one). `number of skipped iterations` > 0 is the fp16 overflow
 evidence (Megatron prints no overflow message): it is kept as the `skipped_iterations` series and
-each such line also gives an `event.overflow` sample.
+each such line also gives an `event.overflow` sample — unless the log prints its own overflow
+messages (Megatron-DeepSpeed's `OVERFLOW! ... Skipping step`), which the shared event scan counts.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class MegatronFormat(FormatParser):
 
     def __init__(self) -> None:
         self.step = 0.0
+        self.explicit_overflow = False
 
     @classmethod
     def detect(cls, lines: list[str]) -> float:
@@ -48,6 +50,8 @@ class MegatronFormat(FormatParser):
         return 0.4 if any(m in text for m in MARKERS) else 0.0
 
     def parse(self, block: str, first_line: int, out: SampleBatch) -> None:
+        if not self.explicit_overflow and ("OVERFLOW!" in block or "Gradient overflow" in block):
+            self.explicit_overflow = True
         for i, line in enumerate(block.split("\n")):
             if "iteration" not in line:
                 continue
@@ -63,8 +67,7 @@ class MegatronFormat(FormatParser):
                 kind = "test" if "test" in m.group(2) else "val"
                 self._fields(m.group(3), self.step, first_line + i, out, kind)
 
-    @staticmethod
-    def _fields(text: str, step: float, line_no: int, out: SampleBatch, kind: str | None) -> None:
+    def _fields(self, text: str, step: float, line_no: int, out: SampleBatch, kind: str | None) -> None:
         for field in text.split("|"):
             key, sep, raw = field.rpartition(":")
             if not sep:
@@ -86,6 +89,6 @@ class MegatronFormat(FormatParser):
                     metric = "test_loss" if c == "loss" else "test." + clean_name(base)
             out.name(metric, key)
             out.add(metric, step, v, line_no)
-            if metric == "skipped_iterations" and v > 0:
+            if metric == "skipped_iterations" and v > 0 and not self.explicit_overflow:
                 out.name("event.overflow", "event.overflow")
                 out.add("event.overflow", step, 1.0, line_no)
