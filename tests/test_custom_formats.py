@@ -121,3 +121,13 @@ def test_metrics_can_name_the_step_group(tmp_path):
     b = SampleBatch()
     cls().parse("it 7 l 0.5", 1, b)
     assert list(zip(b.metrics, b.steps, b.values, strict=True)) == [("loss", 7.0, 0.5)]
+
+
+def test_shipped_example_format_file(tmp_path):
+    example = ROOT / "losswatch" / "examples" / "custom_format.yaml"
+    log = _write(tmp_path, "run.log", "[mytrainer] ep 3 it 1200 loss 0.4312 lr 3.0e-04 gnorm 1.2\n"
+                                      "[mytrainer] eval it 1200 top1 71.5 val_loss 1.034\n")
+    p = _cli("check", "--json", "--format-file", str(example), str(log))
+    assert p.returncode in (0, 1), p.stderr
+    m = json.loads(p.stdout)["metrics"]
+    assert m["grad_norm"]["last"] == 1.2 and m["val_acc"]["last"] == 71.5 and m["val_loss"]["last_step"] == 1200
