@@ -422,3 +422,9 @@ def test_megatron_deepspeed_overflow_messages_not_counted_twice():
     assert fmt == "megatron"
     assert got["event.overflow"] == [(0.0, 1.0, 1)]  # the message, not the message and the counter
     assert got["skipped_iterations"] == [(10.0, 1.0, 2)]
+
+
+def test_timings_skipped_but_step_time_and_throughput_kept():
+    got, _ = read('{"step": 1, "loss": 1.0, "time": 0.5, "eta": 100, "step_time": 0.25, "tok/sec": 9000}\n', "jsonl")
+    assert got["step_time"] == [(1.0, 0.25, 1)] and got["throughput"] == [(1.0, 9000.0, 1)]
+    assert "time" not in got and "eta" not in got

@@ -15,7 +15,7 @@ NUM = r"[-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?|nan|NaN|NAN|in
 
 # Keys that are timings, progress counters or memory readings, not training metrics.
 _NOT_METRIC = re.compile(
-    r"(?:^|[_. /])(?:eta|time|data_time|elapsed|wall|memory|mem|max_mem|seconds|sec|date|timestamp"
+    r"(?:^|[_. /])(?:eta|time|data_time|elapsed|wall|memory|mem|max_mem|seconds|date|timestamp"
     r"|eta_seconds|remaining_time|elapsed_time|percentage|total_steps)$"
     r"|^(?:memory|mem|max_mem|gpu_mem|time|data_time|eta|rank_data_time|last_time|last_data_time)$",
     re.IGNORECASE,
@@ -46,7 +46,12 @@ def _cached(fn):
 
 @_cached
 def is_timing(key: str) -> bool:
-    """True for keys like `eta`, `time`, `data_time`, `memory`, `max_mem`, `train_wall`."""
+    """True for keys like `eta`, `time`, `data_time`, `memory`, `max_mem`, `train_wall`.
+
+    Names the model knows as `step_time` or `throughput` (`iter_time`, `tok/sec`) are metrics.
+    """
+    if SYNONYMS.get(clean_name(key)) in ("step_time", "throughput"):
+        return False
     return _NOT_METRIC.search(key) is not None
 
 
