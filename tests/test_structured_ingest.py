@@ -57,8 +57,8 @@ def test_detection_is_stable_on_prefixes(corpus, name):
     """While a log grows, detection is either undecided or already the final answer."""
     lines = _lines(corpus / name)[: formats.MAX_UNDECIDED_LINES]
     want = STRUCTURED[name].format
-    # every prefix of the first 40 lines (where detection decides), then 40 longer ones
-    ks = sorted(set(range(1, min(len(lines), 40) + 1)) | set(range(1, len(lines) + 1, max(1, len(lines) // 40))))
+    # every prefix of the first 25 lines (where detection decides), then 25 longer ones
+    ks = sorted(set(range(1, min(len(lines), 25) + 1)) | set(range(1, len(lines) + 1, max(1, len(lines) // 25))))
     for k in ks:
         got = formats.detect(lines[:k])
         assert got in (None, want), f"{name}: first {k} lines detected as {got}"

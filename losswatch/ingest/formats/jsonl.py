@@ -31,7 +31,7 @@ class JsonLinesFormat(FormatParser):
     @classmethod
     def detect(cls, lines: list[str]) -> float:
         objects = other = 0
-        for ln in lines[:50]:
+        for ln in lines[:20]:
             if not ln.strip():
                 continue
             d = json_object(ln)
