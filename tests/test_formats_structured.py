@@ -428,3 +428,19 @@ def test_timings_skipped_but_step_time_and_throughput_kept():
     got, _ = read('{"step": 1, "loss": 1.0, "time": 0.5, "eta": 100, "step_time": 0.25, "tok/sec": 9000}\n', "jsonl")
     assert got["step_time"] == [(1.0, 0.25, 1)] and got["throughput"] == [(1.0, 9000.0, 1)]
     assert "time" not in got and "eta" not in got
+
+
+def test_csv_lightning_step_and_epoch_variants():
+    text = ("epoch,step,train_loss_step,train_loss_epoch,val_loss_step,val_loss_epoch\n"
+            "0,49,0.9,,,\n"
+            "0,99,,0.85,,0.7\n")
+    got, _ = read(text, "csv")
+    assert got["loss"] == [(49.0, 0.9, 2)]
+    assert got["val_loss"] == [(99.0, 0.7, 3)]
+    assert got["train_loss_epoch"] == [(99.0, 0.85, 3)]
+
+
+def test_jsonl_wandb_history():
+    got, fmt = read('{"_step": 5, "_runtime": 12.5, "_timestamp": 1700000000.1, "train/loss": 2.5}\n')
+    assert fmt == "jsonl"
+    assert got == {"loss": [(5.0, 2.5, 1)]}

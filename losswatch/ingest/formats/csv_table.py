@@ -5,7 +5,8 @@ is no sample. Step = the `step` / `global_step` / `iteration` / `iter` column, e
 a per-metric counter. Column names:
 - a column that is a known synonym (`train_loss`, `val_loss`, `lr`, ...) gets its canonical name;
 - otherwise, the only train loss column (`train/nll_loss`) is `loss`, the only validation loss
-  column (`val/rmse_loss`) is `val_loss`, the first `lr-*` / `lr/*` column (`lr-Adam`) is `lr`;
+  column (`val/rmse_loss`) is `val_loss` (of `train_loss_step`/`train_loss_epoch` the `_step` one
+  is the train loss), the first `lr-*` / `lr/*` column (`lr-Adam`) is `lr`;
 - every other column keeps its cleaned name. Timing columns are not metrics.
 A row of non-numbers after the header is a new header (a resumed run appending its own table).
 """
@@ -31,6 +32,12 @@ def is_header(fields: list[str]) -> bool:
 
 def is_data(fields: list[str], width: int) -> bool:
     return len(fields) == width and all(f == "" or parse_number(f) is not None for f in fields)
+
+
+def _unique(names: list[str], drop_suffix: str) -> list[str]:
+    """The candidates, or those without `drop_suffix` when that leaves exactly one."""
+    kept = [n for n in names if not n.endswith(drop_suffix)]
+    return kept if len(kept) == 1 else names
 
 
 def split_row(line: str) -> list[str]:
@@ -66,8 +73,10 @@ class CsvFormat(FormatParser):
     def map_columns(self, header: list[str]) -> list[str | None]:
         """Metric name per column (None: not a metric, e.g. the step column or a timing)."""
         names: list[str | None] = []
-        train_losses = [h for h in header if TRAIN_PREFIX.match(h) and "loss" in h.lower()]
-        val_losses = [h for h in header if VAL_PREFIX.match(h) and "loss" in h.lower()]
+        # Lightning's on_step+on_epoch logging gives `train_loss_step` and `train_loss_epoch`:
+        # the per-step one is the train curve, the per-epoch one the validation curve.
+        train_losses = _unique([h for h in header if TRAIN_PREFIX.match(h) and "loss" in h.lower()], "_epoch")
+        val_losses = _unique([h for h in header if VAL_PREFIX.match(h) and "loss" in h.lower()], "_step")
         canon = {canonical_name(h) for h in header}
         lr_done = "lr" in canon
         for i, h in enumerate(header):

@@ -1,7 +1,7 @@
 """Generic JSON lines: one JSON object per line (LLaMA-Factory trainer_log.jsonl, custom loggers).
 
-Step = the first of `step`, `global_step`, `current_steps`, `iteration`, `iter`, `num_updates`,
-`epoch` that the record has; else a per-metric counter. Every other numeric value (numbers or
+Step = the first of `step`, `global_step`, `_step` (wandb history), `current_steps`, `iteration`,
+`iter`, `num_updates`, `epoch` that the record has; else a per-metric counter. Every other numeric value (numbers or
 numeric strings; NaN/Infinity as Python's json reads them) is a metric under its canonical name;
 timings, ETAs and progress fields (percentage, total_steps) are not. A record without a loss (the
 end-of-training record) simply gives no loss point. A nested object is read one level deep with
@@ -15,8 +15,9 @@ from losswatch.ingest.formats._names import is_timing, json_object, json_value, 
 from losswatch.ingest.formats.base import FormatParser, StepCounter
 from losswatch.model import SampleBatch
 
-STEP_KEYS = ("step", "global_step", "current_steps", "iteration", "iter", "num_updates", "epoch")
-SKIP = {"total_steps", "percentage", "total_tokens", "n_parameters", "timestamp", "time"}
+STEP_KEYS = ("step", "global_step", "_step", "current_steps", "iteration", "iter", "num_updates", "epoch")
+SKIP = {"total_steps", "percentage", "total_tokens", "n_parameters", "timestamp", "time", "_runtime", "_timestamp",
+        "_wandb"}
 LOSSY = ("loss", "lr", "learning_rate", "acc", "accuracy") + STEP_KEYS
 
 
