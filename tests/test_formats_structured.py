@@ -444,3 +444,15 @@ def test_jsonl_wandb_history():
     got, fmt = read('{"_step": 5, "_runtime": 12.5, "_timestamp": 1700000000.1, "train/loss": 2.5}\n')
     assert fmt == "jsonl"
     assert got == {"loss": [(5.0, 2.5, 1)]}
+
+
+def test_deepspeed_app_loss_phrasings():
+    text = (DS_BLOCKS[0]
+            + "2023-07-24 13:21:40 | INFO | epoch 1 step 20 loss 2.5 lr 1e-4\n"
+            + "2023-07-24 13:21:41 | INFO | [Rank 0] Validation Loss: 3.25\n"
+            + "[2023-07-24 13:21:42,000] [INFO] [config.py:964:print]   loss_scale_window ............ 1000\n")
+    got, fmt = read(text)
+    assert fmt == "deepspeed"
+    assert got["loss"] == [(20.0, 2.5, 4)]  # the line's own step wins over the last engine step
+    assert got["val_loss"] == [(0.0, 3.25, 5)]
+    assert [line for _, _, line in got["loss_scale"]] == [3]

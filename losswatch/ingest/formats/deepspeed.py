@@ -21,8 +21,11 @@ from losswatch.model import SampleBatch, parse_number
 ENGINE_RE = re.compile(r"\[Rank -?\d+\] step=(\d+), skipped=(\d+), lr=\[([^\]]*)\]")
 TIMER_RE = re.compile(r"global_step=(\d+), RunningAvgSamplesPerSec=(" + NUM + r"), CurrSamplesPerSec=(" + NUM + ")")
 SCALE_RE = re.compile(r"Attempted loss scale: (" + NUM + r"), reducing to (" + NUM + ")")
-VAL_LOSS_RE = re.compile(r"(?<![\w/.])(?:val|valid|validation|eval|test)[ _]loss\s*[:=]\s*(" + NUM + ")", re.IGNORECASE)
-LOSS_RE = re.compile(r"(?<![\w/.])(?:train[ _]|training[ _]|avg[ _])?loss\s*[:=]\s*(" + NUM + ")", re.IGNORECASE)
+_SEP = r"(?:\s*[:=]\s*|\s+)"
+VAL_LOSS_RE = re.compile(r"(?<![\w/.])(?:val|valid|validation|eval|test)[ _]loss" + _SEP + "(" + NUM + r")(?![\w.])",
+                         re.IGNORECASE)
+LOSS_RE = re.compile(r"(?<![\w/.])(?:train[ _]|training[ _]|avg[ _])?loss" + _SEP + "(" + NUM + r")(?![\w.])",
+                     re.IGNORECASE)
 STEP_RE = re.compile(r"(?<![\w/.])(?:global_step|steps?|iteration|iter)\s*[:=]?\s*(\d+)(?![\w.])", re.IGNORECASE)
 DETECT_STRONG = re.compile(r"\[Rank -?\d+\] step=\d+, skipped=\d+|OVERFLOW! Rank \d+ Skipping step")
 WEAK_MARKERS = ("DeepSpeed info: version=", ":log_dist] ", "[deepspeed]")
@@ -88,7 +91,7 @@ class DeepSpeedFormat(FormatParser):
                 continue
             s = STEP_RE.search(line)
             step = float(s.group(1)) if s else self._step(metric)
-            self._add(out, metric, m.group(0).split(":")[0].split("=")[0].strip(), step, v, line_no)
+            self._add(out, metric, m.group(0)[: m.start(1) - m.start(0)].rstrip(" :="), step, v, line_no)
 
     def _step(self, metric: str) -> float:
         return self.step if self.step is not None else float(self.counter(metric))
