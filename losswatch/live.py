@@ -26,6 +26,9 @@ from losswatch.monitor import Monitor, Run
 log = logging.getLogger(__name__)
 
 MAX_PENDING_BYTES = 32 << 20
+# A followed log whose format is still undecided after this long without new bytes is decided on
+# what it has (a young log may print few lines for a long time; its samples must not wait).
+DECIDE_WHEN_QUIET = 1.0
 _JOIN_BYTES = 4 << 20  # consecutive chunks of one run are fed together up to this size
 
 # Queue items: ("data", run, bytes) | ("restart", run, reason) | ("call", fn)
@@ -49,6 +52,7 @@ class LiveLoop:
         self._observer = None
         self.loop_thread: threading.Thread | None = None
         self.errors = 0
+        self._last_data: dict[str, float] = {}
 
     # -- sources -----------------------------------------------------------------------------------
 
@@ -124,6 +128,7 @@ class LiveLoop:
                 self._process(items)
                 now = time.monotonic()
                 if now >= next_tick:
+                    self._safely(self._settle_formats, now)
                     self._safely(self.monitor.tick)
                     next_tick = now + self.tick_interval
         finally:
@@ -146,6 +151,7 @@ class LiveLoop:
                         j += 1
                     data = b"".join(parts)
                 self._safely(self.monitor.feed, run, data)
+                self._last_data[run.name] = time.monotonic()
                 i = j
                 continue
             if kind == "restart":
@@ -153,6 +159,16 @@ class LiveLoop:
             elif kind == "call":
                 self._safely(item[1])
             i += 1
+
+    def _settle_formats(self, now: float) -> None:
+        for name, last in list(self._last_data.items()):
+            run = self.monitor.runs.get(name)
+            if run is None or not run.reader.undecided or now - last < DECIDE_WHEN_QUIET:
+                continue
+            batch = run.reader.decide()
+            if run.format_name is not None:
+                self.monitor.emit(RunChanged(run.name, "format", {"format": run.format_name}))
+            self.monitor.add_samples(run, batch)
 
     def _safely(self, fn: Callable, *args) -> None:
         """A bug in one rule or face must not stop the monitoring of a job: log it and go on."""

@@ -69,13 +69,7 @@ def fs_type(path: str) -> str | None:
 
 def needs_polling(path: str) -> bool:
     """Whether inotify cannot be trusted to see writes to `path` (network or FUSE file systems)."""
-    d = path
-    while d and not os.path.exists(d):
-        parent = os.path.dirname(d)
-        if parent == d:
-            break
-        d = parent
-    typ = fs_type(d or ".")
+    typ = fs_type(path)
     return typ is not None and (typ in POLL_FS_TYPES or typ.startswith("fuse."))
 
 
@@ -273,16 +267,21 @@ class Follower:
         return paths
 
     def _update_watches(self) -> None:
-        self._paths = frozenset(self._interesting())
-        want = {os.path.dirname(p) for p in self._paths}
+        paths = self._interesting()
+        want = set()
+        for p in list(paths):
+            d = os.path.dirname(p)
+            while not os.path.isdir(d) and os.path.dirname(d) != d:
+                paths.add(d)  # a missing directory: its creation wakes us up
+                d = os.path.dirname(d)
+            want.add(d)
+        self._paths = frozenset(paths)
         for d in list(self._handlers):
             if d not in want:
                 self._unwatch(d)
         for d in want:
             if d in self._handlers:
                 continue
-            if not os.path.isdir(d):
-                continue  # the safety wake-up notices when it appears
             try:
                 self._watch(d)
             except OSError as e:  # out of inotify watches, permission, ...: polling still works
