@@ -68,14 +68,13 @@ def want_tui(args: argparse.Namespace) -> bool:
     return True
 
 
-def run_headless(loop: LiveLoop, args: argparse.Namespace) -> int:
+def run_headless(loop, args: argparse.Namespace) -> int:
     """Run the loop on this thread until SIGINT/SIGTERM or a closed stdout."""
     stop = threading.Event()
 
     def on_signal(signum, frame) -> None:
         stop.set()
-        with loop._cond:  # wake the loop now rather than at its next tick
-            loop._cond.notify_all()
+        loop.post(lambda: None)  # wake the loop now rather than at its next tick
 
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
@@ -100,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
 
         for path in args.paths:
             loop.follow(path, path, poll=args.poll, format_name=args.format_name)
-        return int(tui.run_tui(monitor=monitor, loop=loop, args=args) or 0)
+        return int(tui.run_tui(monitor, loop, list(args.paths)) or 0)
     monitor.subscribe(_broken_pipe_safe(JsonPrinter(samples="samples" in args.emit), loop))
     for path in args.paths:
         loop.follow(path, path, poll=args.poll, format_name=args.format_name)
