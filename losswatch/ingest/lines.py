@@ -52,14 +52,10 @@ def clean_line(line: str) -> str:
 
 
 def clean_block(text: str) -> str:
-    """Apply `clean_line` to every line of a '\\n'-joined block, touching only lines that need it."""
-    m = _SPECIAL.search(text)
-    if m is None:
-        return text
-    if "\r\n" in text:
-        text = text.replace("\r\n", "\n")
-    if text.endswith("\r"):
-        text = text[:-1]  # the last line's CRLF, cut at the block's end
+    """Apply `clean_line` to every line of a '\\n'-joined block, touching only lines that need it.
+
+    CRLF line ends must already be LF (the splitter does that on the bytes).
+    """
     m = _SPECIAL.search(text)
     if m is None:
         return text
@@ -76,6 +72,14 @@ def clean_block(text: str) -> str:
         m = _SPECIAL.search(text, end)
     out.append(text[pos:])
     return "".join(out)
+
+
+def last_frames(text: str, n_lines: int) -> str:
+    """`clean_block` for a block whose only special character is '\\r' (progress bars)."""
+    if text.count("\r") * 30 < n_lines:  # a few bars among many lines: clean just those
+        return clean_block(text)
+    return "\n".join([(last if (last := ln.rpartition("\r")[2]).strip() else clean_line(ln)) if "\r" in ln else ln
+                      for ln in text.split("\n")])
 
 
 class LineSplitter:
@@ -134,8 +138,10 @@ class LineSplitter:
         self._hold(tail)
         text = complete.decode("utf-8", "replace")
         # memchr-fast byte checks first: most blocks need no cleaning at all
-        if cr or b"\x1b" in complete or b"\x08" in complete or b"\x00" in complete:
+        if b"\x1b" in complete or b"\x08" in complete or b"\x00" in complete:
             text = clean_block(text)
+        elif cr:
+            text = last_frames(text, n)
         return first, text
 
     def flush(self) -> tuple[int, str] | None:
