@@ -285,3 +285,18 @@ def test_network_file_systems_are_polled(monkeypatch):
     assert not follow.needs_polling("/home/me/train.log")
     monkeypatch.setattr(follow, "_mounts", lambda: [("/mnt/s", "fuse.sshfs"), ("/", "ext4")])
     assert follow.needs_polling("/mnt/s/train.log")
+
+
+def test_copytruncate_then_fast_rewrite_past_the_old_end(tmp_path, pipes):
+    """Truncated and refilled beyond the old size before the follower looks again: still from 0, nothing lost."""
+    path = tmp_path / "train.log"
+    w = Writer(path)
+    p = pipes(path, 0.3)  # slow polling: the writer outruns it
+    w.write(b"".join((kv_line(i, 2.0 + i) + "\n").encode() for i in range(3)))
+    p.wait_count(3)
+    os.truncate(path, 0)
+    w.write(b"".join((kv_line(i, 30.0 + i) + "\n").encode() for i in range(10)))
+    p.wait_count(13)
+    assert key(p.pairs()) == [(float(i), 2.0 + i) for i in range(3)] + [(float(i), 30.0 + i) for i in range(10)]
+    assert "truncated" in p.kinds
+    w.close()
