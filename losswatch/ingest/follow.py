@@ -162,7 +162,14 @@ class Follower:
                 events_before = self._events
                 self._wake.clear()
                 backlog = self._fd is None
-                got = self._check()
+                try:
+                    got = self._check()
+                except OSError as e:  # EIO/ESTALE on a network file system: say so, try again later
+                    self._set_status("error", {"error": e.strerror or str(e)})
+                    got = False
+                else:
+                    if self._status == "error" and self._fd is not None:
+                        self._set_status("following", {"mode": "poll" if self.polling else "inotify"})
                 if (got and not woken and not backlog and not self.polling and self._events == events_before
                         and self._missed_event()):
                     self._switch_to_polling("a write no inotify event reported")
@@ -215,9 +222,7 @@ class Follower:
     def _stat_path(self) -> os.stat_result | None:
         try:
             return os.stat(self.path)
-        except (FileNotFoundError, NotADirectoryError):
-            return None
-        except OSError:
+        except OSError:  # gone, a parent gone, a dangling symlink: nothing to follow right now
             return None
 
     def _open(self) -> bool:
