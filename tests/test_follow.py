@@ -287,11 +287,12 @@ def test_network_file_systems_are_polled(monkeypatch):
     assert follow.needs_polling("/mnt/s/train.log")
 
 
-def test_copytruncate_then_fast_rewrite_past_the_old_end(tmp_path, pipes):
+@pytest.mark.parametrize("poll", [pytest.param(None, id="inotify"), pytest.param(0.3, id="slow-poll")])
+def test_copytruncate_then_fast_rewrite_past_the_old_end(tmp_path, pipes, poll):
     """Truncated and refilled beyond the old size before the follower looks again: still from 0, nothing lost."""
     path = tmp_path / "train.log"
     w = Writer(path)
-    p = pipes(path, 0.3)  # slow polling: the writer outruns it
+    p = pipes(path, poll)  # slow polling: the writer outruns it
     w.write(b"".join((kv_line(i, 2.0 + i) + "\n").encode() for i in range(3)))
     p.wait_count(3)
     os.truncate(path, 0)
