@@ -16,7 +16,7 @@ import pytest
 from losswatch.ingest import follow
 from tests.follow_harness import Pipeline, wait_until
 
-MODES = [pytest.param(None, id="inotify"), pytest.param(0.02, id="poll")]
+MODES = [pytest.param(None, id="inotify"), pytest.param(0.005, id="poll")]
 
 
 def kv_line(step: int, value: float, extra: str = "") -> str:

@@ -161,6 +161,8 @@ class Follower:
                     self._update_watches()
                 events_before = self._events
                 self._wake.clear()
+                if self._stopping.is_set():  # stop() may have set the wake-up we just cleared
+                    break
                 backlog = self._fd is None
                 try:
                     got = self._check()
