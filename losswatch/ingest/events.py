@@ -27,10 +27,11 @@ EVENT_PATTERNS: list[tuple[str, str]] = [
 
 # Substrings one of which every pattern above contains (tests check it). Blocks are searched for
 # them with `str.find` (fast, in C); only the lines holding one are matched against the patterns,
-# so a block without events costs a few substring scans, and a common word costs little.
-_HINTS = ("of memory", "OutOfMemory", "RESOURCE_EXHAUSTED", "OOM when", "MemoryAllocation", "Traceback",
-          "overflow", "OVERFLOW", "oss scale", "inf or nan", "NCCL", "ncclInternal", "Watchdog caught",
-          "CANCELLED AT", "Killed", "Segmentation fault")
+# so a block without events costs a few substring scans, and a common word costs little. Long,
+# specific words: "memory" alone would hit every mmdet line ("memory: 3412").
+LITERALS = ("of memory", "OutOfMemory", "RESOURCE_EXHAUSTED", "OOM when", "MemoryAllocation", "Traceback",
+            "overflow", "OVERFLOW", "oss scale", "inf or nan", "NCCL", "ncclInternal", "Watchdog caught",
+            "CANCELLED AT", "Killed", "Segmentation fault")
 _COMBINED = re.compile("|".join(f"(?P<g{i}>{p})" for i, (_, p) in enumerate(EVENT_PATTERNS)), re.MULTILINE)
 _METRICS = [m for m, _ in EVENT_PATTERNS]
 
@@ -38,7 +39,7 @@ _METRICS = [m for m, _ in EVENT_PATTERNS]
 def _candidate_lines(block: str) -> list[int]:
     """Start offsets of the lines holding a hint, in order."""
     starts: set[int] = set()
-    for h in _HINTS:
+    for h in LITERALS:
         i = block.find(h)
         while i >= 0:
             start = block.rfind("\n", 0, i) + 1
