@@ -9,7 +9,7 @@ import signal
 import psutil
 
 from losswatch.act.audit import AuditLog, read
-from losswatch.act.stop import StopPolicy, Stopper, StopStep, parse_signal
+from losswatch.act.stop import Stopper, StopPolicy, StopStep, parse_signal
 from losswatch.act.target import Target, from_pid
 from losswatch.model import Alert
 from tests.jobs import pid_alive, spawn, wait_until
