@@ -335,9 +335,11 @@ class Notifier:
                 for route in routes:
                     if route == "terminal":
                         detail["terminal"] = self._to_terminal(n)
+                        if len(routes) == 1 and detail["terminal"].startswith(("no terminal", "write failed")):
+                            result = "unavailable"
                     else:
                         self._to_desktop(n, alert)
-                        if result == "sent" and len(routes) == 1:
+                        if len(routes) == 1:
                             result = "queued"
         r = ActionResult("notify", alert.rule, alert.run, detail.get("via"), result, detail, time.time())
         if self.audit is not None:
@@ -378,7 +380,8 @@ class Notifier:
             writer(data)
         except OSError as e:
             return f"write failed: {e.strerror or e}"
-        return "+".join(self.terminal_kinds()) + (f" via {mux}" if mux else "")
+        return "+".join(self.terminal_kinds() + (("bell",) if self.config.bell else ())) + \
+            (f" via {mux}" if mux else "")
 
     def _to_desktop(self, n: Notification, alert: Alert) -> None:
         if self._desktop is None:

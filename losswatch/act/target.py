@@ -40,7 +40,7 @@ class Target:
 
     def describe(self) -> dict[str, Any]:
         return {"pid": self.pid, "create_time": round(self.create_time, 3), "source": self.source,
-                "cmdline": " ".join(self.cmdline)[:300]}
+                "cmdline": " ".join(" ".join(self.cmdline).split())[:120]}
 
     def tree(self) -> list[psutil.Process]:
         """The job and its live descendants (empty when the job is gone or its pid was reused)."""

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import queue
 import signal
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from losswatch.act.config import load_actions
@@ -25,6 +25,7 @@ from losswatch.commands.common import add_format_args, add_rule_args, check_form
 from losswatch.errors import UsageError
 from losswatch.events import ActionDone, AlertChanged, Event, RunChanged
 from losswatch.headless import JsonPrinter, TextPrinter
+from losswatch.live import LiveLoop
 from losswatch.monitor import Monitor
 
 CHUNK = 1 << 16
@@ -69,19 +70,24 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 class Pump(threading.Thread):
-    """Copies one output stream of the job: raw to the terminal at once, whole lines to the log and queue."""
+    """Copies one output stream of the job: raw to the terminal at once, whole lines to the log and monitor.
 
-    def __init__(self, src, term_fd: int, log_fd: int, log_lock: threading.Lock, out: queue.Queue) -> None:
+    Whole lines (ended by \\n or \\r) only, so stdout and stderr never mix inside one line of the log.
+    Log write and monitor feed happen under one lock: the monitor reads exactly the log's bytes, in order.
+    """
+
+    def __init__(self, stream, term_fd: int, log_fd: int, lock: threading.Lock,
+                 sink: Callable[[bytes], None]) -> None:
         super().__init__(name=f"losswatch-pump-{term_fd}", daemon=True)
-        self.stream = src
-        self.src, self.term_fd, self.log_fd, self.log_lock, self.out = src.fileno(), term_fd, log_fd, log_lock, out
+        self.stream, self.term_fd, self.log_fd, self.lock, self.sink = stream, term_fd, log_fd, lock, sink
         self.term_ok = True
 
     def run(self) -> None:
+        src = self.stream.fileno()
         partial = b""
         while True:
             try:
-                data = os.read(self.src, CHUNK)
+                data = os.read(src, CHUNK)
             except InterruptedError:
                 continue
             except OSError:
@@ -103,12 +109,11 @@ class Pump(threading.Thread):
         if partial:
             self._emit(partial)
         self.stream.close()
-        self.out.put(("eof", self))
 
     def _emit(self, block: bytes) -> None:
-        with self.log_lock:
+        with self.lock:
             _write_all(self.log_fd, block)
-            self.out.put(("data", block))
+            self.sink(block)
 
 
 def _exit_status(returncode: int) -> int:
@@ -118,7 +123,7 @@ def _exit_status(returncode: int) -> int:
 def _rule_actions(engine) -> list[tuple[str, str]]:
     """(rule id, action name) for every rule the engine knows, where it says."""
     out = []
-    for rule in getattr(engine, "rules", None) or []:
+    for rule in getattr(engine, "rules_def", None) or []:
         for action in getattr(rule, "actions", None) or []:
             out.append((getattr(rule, "id", "?"), action))
     return out
@@ -158,10 +163,11 @@ def run(args: argparse.Namespace) -> int:
     except TargetError:  # it already ended: nothing will ever be signalled
         target = Target(proc.pid, 0.0, "run", tuple(cmd))
 
-    events: queue.Queue = queue.Queue()
+    monitor = Monitor(engine=engine)
+    loop = LiveLoop(monitor, tick_interval=TICK)
     dispatcher = ActionDispatcher(config, TargetFinder(target, [log_path]), dry_run=args.dry_run, quiet=args.quiet,
-                                  on_result=lambda r: events.put(("result", r)))
-    monitor = Monitor(engine=engine, actions=dispatcher)
+                                  on_result=lambda r: loop.post(lambda: monitor.emit(ActionDone(r))))
+    monitor.actions = dispatcher
     printer = JsonPrinter(sys.stderr) if args.json else TextPrinter(sys.stderr)
 
     def face(ev: Event) -> None:
@@ -181,34 +187,30 @@ def run(args: argparse.Namespace) -> int:
                 pass
 
     old = {s: signal.signal(s, forward) for s in FORWARD}
-    log_lock = threading.Lock()
-    pumps = [Pump(proc.stdout, 1, log_fd, log_lock, events), Pump(proc.stderr, 2, log_fd, log_lock, events)]
+    lock = threading.Lock()
+    pumps = [Pump(proc.stdout, 1, log_fd, lock, lambda b: loop.feed(run_, b)),
+             Pump(proc.stderr, 2, log_fd, lock, lambda b: loop.feed(run_, b))]
+    done = threading.Event()
+    status: list[int] = []
+
+    def waiter() -> None:
+        for p in pumps:
+            p.join()
+        status.append(proc.wait())
+        loop.finish(run_)
+        loop.post(done.set)  # after everything the job wrote has been fed
+
     for p in pumps:
         p.start()
-    open_pumps = len(pumps)
+    threading.Thread(target=waiter, name="losswatch-wait", daemon=True).start()
     try:
-        while open_pumps:
-            try:
-                kind, item = events.get(timeout=TICK)
-            except queue.Empty:
-                monitor.tick()
-                continue
-            if kind == "data":
-                monitor.feed(run_, item)
-            elif kind == "result":
-                monitor.emit(ActionDone(item))
-            else:
-                open_pumps -= 1
-        returncode = proc.wait()
-        monitor.finish(run_)
+        loop.run(done)
         dispatcher.stopper.wait(2.0)
-        while not events.empty():
-            kind, item = events.get_nowait()
-            if kind == "result":
-                monitor.emit(ActionDone(item))
+        loop.drain()  # results of a stop that finished as the job ended
     finally:
         for s, h in old.items():
             signal.signal(s, h)
+        loop.stop()
         dispatcher.close()
         os.close(log_fd)
-    return _exit_status(returncode)
+    return _exit_status(status[0])
