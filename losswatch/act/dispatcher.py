@@ -146,6 +146,7 @@ def for_command(args: Any, engine: Any, log_paths: list[str], post: Callable[[Ca
                          quiet=bool(getattr(args, "quiet", False)),
                          on_result=lambda r: post(lambda: emit(ActionDone(r))))
     check_rule_actions(engine, d)
+    d.finder.prime()
     return d
 
 
