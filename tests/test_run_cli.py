@@ -16,7 +16,7 @@ from tests.jobs import pid_alive, wait_until, write_train
 
 
 def env(**extra: str) -> dict[str, str]:
-    e = {k: v for k, v in os.environ.items() if k not in ("SSH_CONNECTION", "SSH_TTY", "TMUX", "STY")}
+    e = {k: v for k, v in os.environ.items() if k not in ("SSH_CONNECTION", "SSH_TTY", "TMUX", "STY", "LOSSWATCH_NOTIFY")}
     return {**e, "PYTHONPATH": str(ROOT), **extra}
 
 
