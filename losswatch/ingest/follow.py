@@ -27,6 +27,14 @@ from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
+
+def _drop_shutdown_race(record: logging.LogRecord) -> bool:
+    """watchdog logs an error when an observer stops while its emitter was mid-read: harmless."""
+    return "called when the thread is inactive" not in str(record.msg)
+
+
+logging.getLogger("watchdog.observers.inotify").addFilter(_drop_shutdown_race)
+
 CHUNK = 1 << 20
 POLL_INTERVAL = 0.25
 SAFETY_INTERVAL = 2.0
