@@ -79,7 +79,7 @@ def one(mode: str, tmp: Path, i: int, poll: float | None) -> float | None:
             jp = subprocess.Popen([sys.executable, str(job), str(mark), str(trigger), str(log)],
                                   start_new_session=True)
             procs.append(jp)
-            extra = ["--poll", str(poll)] if poll else []
+            extra = ["--poll", "--poll-interval", str(poll)] if poll else []
             lw = subprocess.Popen(base + ["tail", "--headless", str(log), "--rules", str(d / "rules.yaml"), *extra],
                                   env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
             procs.append(lw)
