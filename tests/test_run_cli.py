@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 
 import psutil
 
@@ -168,3 +169,29 @@ def test_default_log_name(tmp_path):
     assert cp.returncode == 0
     logs = list(tmp_path.glob("python*.log"))
     assert len(logs) == 1 and logs[0].read_text() == "step 1 loss=1\n"
+
+
+def test_third_ctrl_c_kills_a_job_that_ignores_sigint(tmp_path):
+    train = write_train(tmp_path)
+    p = subprocess.Popen([sys.executable, "-m", "losswatch", "run", "--log", str(tmp_path / "train.log"),
+                          "--rules", rules(tmp_path), "--", sys.executable, str(train)],
+                         cwd=tmp_path, env=env(NAN_AT="100000", IGNORE="SIGINT"), stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    assert p.stdout.readline().startswith(b"iter 1: loss")
+    err = bytearray()
+
+    def read() -> None:
+        for chunk in iter(lambda: p.stderr.read1(4096), b""):
+            err.extend(chunk)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    # Signals sent back to back may merge into one: press again until losswatch has counted two.
+    while b"once more" not in err and p.poll() is None:
+        p.send_signal(signal.SIGINT)
+        wait_until(lambda: b"once more" in err, 0.5)
+    p.send_signal(signal.SIGINT)
+    p.wait(20)
+    reader.join(5)
+    assert p.returncode == 128 + signal.SIGKILL
+    assert b"Ctrl-C once more sends SIGKILL" in bytes(err)

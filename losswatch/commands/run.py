@@ -3,7 +3,7 @@
 The job runs in its own process group. Its stdout/stderr are copied, as they come, to our
 stdout/stderr and, in whole lines, to the log file and the monitor (the two streams never mix inside a
 line). Alerts and actions are printed on stderr. Ctrl-C (and SIGTERM/SIGHUP) are forwarded to the
-job's group; losswatch exits with the job's status (128+N when a signal N ended it).
+job's group (a third Ctrl-C sends SIGKILL); losswatch exits with the job's status (128+N when a signal N ended it).
 """
 
 from __future__ import annotations
@@ -163,7 +163,16 @@ def run(args: argparse.Namespace) -> int:
     sys.stderr.write(f"losswatch: started pid {proc.pid}, logging to {log_path}\n")
     sys.stderr.flush()
 
+    presses = [0]
+
     def forward(signum, _frame) -> None:
+        """Pass the signal to the job's group; a third Ctrl-C kills a job that ignores SIGINT."""
+        if signum == signal.SIGINT:
+            presses[0] += 1
+            if presses[0] == 2:
+                sys.stderr.write("losswatch: SIGINT sent again; Ctrl-C once more sends SIGKILL\n")
+            elif presses[0] >= 3:
+                signum = signal.SIGKILL
         if live_process(target.pid, target.create_time) is not None:
             try:
                 os.killpg(proc.pid, signum)
