@@ -160,7 +160,8 @@ def run(args: argparse.Namespace) -> int:
 
     monitor.subscribe(face)
     run_ = monitor.add_run(log_path, args.format_name)
-    sys.stderr.write(f"losswatch: started pid {proc.pid}, logging to {log_path}\n")
+    sys.stderr.write(f"losswatch: started pid {proc.pid}, logging to {log_path}, actions audited in "
+                     f"{dispatcher.audit.path}{' (dry run)' if args.dry_run else ''}\n")
     sys.stderr.flush()
 
     presses = [0]
