@@ -195,3 +195,17 @@ def test_third_ctrl_c_kills_a_job_that_ignores_sigint(tmp_path):
     reader.join(5)
     assert p.returncode == 128 + signal.SIGKILL
     assert b"Ctrl-C once more sends SIGKILL" in bytes(err)
+
+
+def test_a_process_left_behind_holding_the_output_does_not_keep_losswatch_waiting(tmp_path):
+    # The job starts a background process that inherits its stdout and outlives it.
+    code = ("import subprocess, sys\nk = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(30)'])\n"
+            "print('left', k.pid, file=sys.stderr)\n"
+            "print('iter 1: loss 1.0, time 1.00ms, mfu 1.00%', flush=True)\nsys.exit(5)")
+    cp = losswatch_run(tmp_path, sys.executable, "-c", code, opts=["--rules", rules(tmp_path)])
+    left = [int(x.split()[1]) for x in cp.stderr.decode().splitlines() if x.startswith("left ")]
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert cp.returncode == 5 and b"iter 1: loss 1.0" in cp.stdout and len(left) == 1
+    assert sorted((tmp_path / "train.log").read_text().splitlines()) == [
+        "iter 1: loss 1.0, time 1.00ms, mfu 1.00%", f"left {left[0]}"]

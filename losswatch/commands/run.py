@@ -30,6 +30,7 @@ from losswatch.monitor import Monitor
 CHUNK = 1 << 16
 MAX_PARTIAL = 1 << 16  # a line longer than this goes to the log/monitor in pieces
 TICK = 1.0  # seconds between ticks when the job is silent (stall and wall-time rules)
+DRAIN_AFTER_EXIT = 2.0  # seconds to read what is left in the pipes after the job exited
 FORWARD = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
@@ -188,9 +189,12 @@ def run(args: argparse.Namespace) -> int:
     status: list[int] = []
 
     def waiter() -> None:
-        for p in pumps:
-            p.join()
         status.append(proc.wait())
+        # Output still in the pipes is read; a process the job left behind holding them open is not
+        # waited for beyond a few seconds.
+        deadline = time.monotonic() + DRAIN_AFTER_EXIT
+        for p in pumps:
+            p.join(max(0.0, deadline - time.monotonic()))
         loop.finish(run_)
         loop.post(done.set)  # after everything the job wrote has been fed
 
@@ -206,5 +210,6 @@ def run(args: argparse.Namespace) -> int:
             signal.signal(s, h)
         loop.stop()
         dispatcher.close()
-        os.close(log_fd)
+        if not any(p.is_alive() for p in pumps):  # else the descriptor number could be reused under them
+            os.close(log_fd)
     return _exit_status(status[0])
