@@ -391,7 +391,13 @@ class Ordered(Stream):
     def push(self, step: float, x: float, t: float) -> None:
         self.step = step
         if self.has_pending:
-            self._flush()
+            p = self.pending
+            if p - p == 0:
+                win = self.win
+                win.append(p)
+                insort(self.sorted, p)
+                if len(win) > self.n:
+                    del self.sorted[bisect_left(self.sorted, win.popleft())]
         self.pending = x
         self.has_pending = True
         self.z_ok = False
@@ -423,6 +429,48 @@ class Ordered(Stream):
         if self.kind == "median":
             return med
         return sorted_mad(self.sorted, med)
+
+
+class BestStepView(Stream):
+    """best_step(x) read from the Best stream of best(x)."""
+
+    __slots__ = ("source",)
+
+    def __init__(self, rising: bool) -> None:
+        super().__init__(rising)
+        self.source: Best | None = None
+
+    def push(self, step: float, x: float, t: float) -> None:
+        self.step = step
+        if self.children:
+            self.emit(step, t)
+
+    def get(self) -> float | None:
+        src = self.source
+        if src is None or src.best is None:
+            return None
+        return src.best_step
+
+
+class MadView(Stream):
+    """mad(x, n) read from the sorted window that median(x, n) already keeps (no second window)."""
+
+    __slots__ = ("source",)
+
+    def __init__(self, rising: bool) -> None:
+        super().__init__(rising)
+        self.source: Ordered | None = None
+
+    def push(self, step: float, x: float, t: float) -> None:
+        self.step = step
+        if self.children:
+            self.emit(step, t)
+
+    def get(self) -> float | None:
+        src = self.source
+        if src is None or src.get() is None:  # get() also takes in the pending point
+            return None
+        return sorted_mad(src.sorted, sorted_median(src.sorted))
 
 
 class Ema(Stream):
@@ -595,34 +643,38 @@ class Rebound(Stream):
 
 
 class Interval(Stream):
-    """Median wall-clock seconds between the last n points (how often this metric is logged)."""
+    """Median wall-clock seconds between the last n points (how often this metric is logged).
 
-    __slots__ = ("n", "win", "sorted", "last_t")
+    Only the timestamps are kept per point (O(1)); the median is computed when asked, which the
+    stall rule does as time passes, not per sample.
+    """
+
+    __slots__ = ("n", "times")
 
     def __init__(self, rising: bool, n: int) -> None:
         super().__init__(rising)
         self.n = int(n)
-        self.win: deque[float] = deque()
-        self.sorted: list[float] = []
-        self.last_t = math.nan
+        self.times: deque[float] = deque(maxlen=int(n) + 1)
 
     def push(self, step: float, x: float, t: float) -> None:
         self.step = step
-        if _finite(t):
-            if _finite(self.last_t):
-                d = t - self.last_t
-                self.win.append(d)
-                insort(self.sorted, d)
-                if len(self.win) > self.n:
-                    del self.sorted[bisect_left(self.sorted, self.win.popleft())]
-            self.last_t = t
+        if t - t == 0:
+            self.times.append(t)
         if self.children:
             self.emit(step, t)
 
     def get(self) -> float | None:
-        if not self.sorted:
+        ts = self.times
+        if len(ts) < 2:
             return None
-        return sorted_median(self.sorted)
+        it = iter(ts)
+        prev = next(it)
+        diffs = []
+        for t in it:
+            diffs.append(t - prev)
+            prev = t
+        diffs.sort()
+        return sorted_median(diffs)
 
 
 class StepOf(Stream):
