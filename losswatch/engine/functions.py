@@ -558,54 +558,73 @@ class RelImprovement(Stream):
     """How much the best of the last n points beats the best before them, relative to that best.
 
     With `frac`, the window grows to that fraction of all points seen (max(n, frac·count)), so a
-    slow curve of a million steps is judged over a tenth of its length, not over the last n points.
+    slow curve of a million steps is judged over a quarter of its length, not over the last n points.
+    Memory stays bounded: points are kept as blocks of max(1, window // 256) (only each block's best),
+    so a window of a million points costs a few hundred entries; windows up to 511 points are exact.
 
     Positive = improved (down for losses, up for rising metrics); 0 or less = no new best within
     the window: a plateau. The torch ReduceLROnPlateau 'rel' criterion, made streaming.
     """
 
-    __slots__ = ("n", "frac", "win", "dq", "i", "old_best")
+    __slots__ = ("n", "frac", "blocks", "dq", "i", "old_best", "open_best", "open_n", "open_cap")
 
     def __init__(self, rising: bool, n: int, frac: float = 0.0) -> None:
         super().__init__(rising)
         self.n = int(n)
         self.frac = frac
-        self.win: deque[float] = deque()
-        self.dq: deque[tuple[int, float]] = deque()  # monotonic: best of window at dq[0]
+        self.blocks: deque[tuple[int, float | None]] = deque()  # (last point index, best of block)
+        self.dq: deque[tuple[int, float]] = deque()  # monotonic over blocks: best of window at dq[0]
         self.i = 0
         self.old_best: float | None = None
+        self.open_best: float | None = None
+        self.open_n = 0
+        self.open_cap = 1
+
+    def _better(self, a: float, b: float) -> bool:
+        return a > b if self.rising else a < b
 
     def push(self, step: float, x: float, t: float) -> None:
         self.step = step
-        self.i += 1
-        win = self.win
-        win.append(x)
+        self.i = i = self.i + 1
         if x - x == 0:
-            dq = self.dq
-            if self.rising:
-                while dq and dq[-1][1] <= x:
+            ob = self.open_best
+            if ob is None or (x > ob if self.rising else x < ob):
+                self.open_best = x
+        self.open_n += 1
+        size = self.n if not self.frac else max(self.n, int(self.frac * i))
+        if self.open_n >= self.open_cap:
+            b = self.open_best
+            self.blocks.append((i, b))
+            if b is not None:
+                dq = self.dq
+                while dq and not self._better(dq[-1][1], b):
                     dq.pop()
-            else:
-                while dq and dq[-1][1] >= x:
-                    dq.pop()
-            dq.append((self.i, x))
-        size = self.n if not self.frac else max(self.n, int(self.frac * self.i))
-        if len(win) > size:
-            old = win.popleft()
-            if old - old == 0:
-                b = self.old_best
-                if b is None or (old > b if self.rising else old < b):
-                    self.old_best = old
-            while self.dq and self.dq[0][0] <= self.i - size:
+                dq.append((i, b))
+            self.open_best, self.open_n = None, 0
+            self.open_cap = max(1, size // 256)
+        lo = i - size
+        blocks = self.blocks
+        while blocks and blocks[0][0] <= lo:
+            last, b = blocks.popleft()
+            if b is not None:
+                ob = self.old_best
+                if ob is None or self._better(b, ob):
+                    self.old_best = b
+            if self.dq and self.dq[0][0] == last:
                 self.dq.popleft()
         if self.children:
             self.emit(step, t)
 
     def get(self) -> float | None:
         b = self.old_best
-        if b is None or not self.dq:
+        if b is None:
             return None
-        w = self.dq[0][1]
+        w = self.dq[0][1] if self.dq else None
+        ob = self.open_best
+        if ob is not None and (w is None or self._better(ob, w)):
+            w = ob
+        if w is None:
+            return None
         denom = abs(b) if b != 0 else 1e-12
         return (w - b) / denom if self.rising else (b - w) / denom
 
