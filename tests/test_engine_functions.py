@@ -158,6 +158,8 @@ def test_rebound_ignores_warmup_and_sees_a_rise_after_decay():
     assert r.get() == pytest.approx(1.0)
     r.push(300, 5e-4, 0)
     assert r.get() > 2
+    r.push(301, 3e-2, 0)  # far above the old peak: still a rise after decay
+    assert r.get() > 100
 
 
 def test_magic_values():

@@ -293,7 +293,8 @@ class Engine:
         st = rs.streams
         rule = r.rule
         value = _fmt_value(r.value(st, t))
-        values = {"value": value, "step": step, "line": line, "for": str(rule.for_),
+        shown_step = int(step) if step == step and step == int(step) else step
+        values = {"value": value, "step": shown_step, "line": line, "for": str(rule.for_),
                   "keep_firing_for": str(rule.keep_firing_for), "rule": rule.id, "severity": rule.severity,
                   "run": run}
         values.update(rule.vars)

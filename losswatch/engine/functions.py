@@ -630,30 +630,35 @@ class RelImprovement(Stream):
 
 
 class Rebound(Stream):
-    """Current value over the lowest value seen since the series' peak (1 = no rebound).
+    """Current value over the lowest value seen since the series started to decay (1 = no rebound).
 
-    For the lr: after warm-up the schedule peaks and decays; a later rise means a misconfigured or
-    restarted schedule. During warm-up the peak is the current value, so this stays 1.
+    For the lr: warm-up rises to a peak, then the schedule decays; any later rise (a restart, a
+    schedule stepped twice per step, an lr multiplied by mistake) shows as a ratio above 1. While the
+    series is still rising from its start (warm-up) this stays 1.
     """
 
-    __slots__ = ("peak", "low", "value")
+    __slots__ = ("peak", "low", "value", "decayed")
 
     def __init__(self, rising: bool) -> None:
         super().__init__(rising)
         self.peak: float | None = None
         self.low: float | None = None
         self.value: float | None = None
+        self.decayed = False
 
     def push(self, step: float, x: float, t: float) -> None:
         self.step = step
         if x - x == 0:
-            if self.peak is None or x >= self.peak:
-                self.peak = x
-                self.low = x
+            if not self.decayed:
+                if self.peak is None or x >= self.peak:
+                    self.peak = self.low = x
+                else:
+                    self.decayed = True
+                    self.low = x
             elif self.low is None or x < self.low:
                 self.low = x
             low = self.low
-            self.value = x / low if low and low > 0 else 1.0
+            self.value = x / low if self.decayed and low and low > 0 else 1.0
         if self.children:
             self.emit(step, t)
 
