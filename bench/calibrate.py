@@ -1,8 +1,8 @@
 """Calibration of the default rule pack: which rules fire on labelled runs, how late, and on healthy ones.
 
 Labelled runs: the synthetic pathologies in tests/fixtures/calibration (labels.json, made by
-make_runs.py there), the real corpus in ../shared/corpus (labels below, from its INDEX.md), and the
-CPU framework runs in tests/fixtures/frameworks when present (labels.json there). Each log is fed
+make_runs.py there); the CPU framework runs and the real corpus (../shared/corpus) labelled in
+tests/fixtures/calibration_labels.yaml when present (a few corpus labels below otherwise). Each log is fed
 line by line as `tail` would see it (10 s of wall time per line), then time passes for the run's
 `silence_s` (so the stall rule can fire). Writes docs/calibration.md (or prints with --stdout).
 
@@ -18,6 +18,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -27,67 +29,50 @@ from losswatch.model import severity_rank  # noqa: E402
 from losswatch.monitor import Monitor  # noqa: E402
 
 SYNTH = ROOT / "tests" / "fixtures" / "calibration"
-FRAMEWORKS = ROOT / "tests" / "fixtures" / "frameworks"
+FIXTURES = ROOT / "tests" / "fixtures"
+SHARED_LABELS = FIXTURES / "calibration_labels.yaml"  # framework fixtures + corpus (fixtures branch)
 CORPUS = ROOT.parent / "shared" / "corpus"
 
-# Real corpus: expected rules (any of them catches the pathology); [] = healthy (no warning allowed);
-# None = no clear label (alerts are listed, not scored).
-CORPUS_LABELS: dict[str, list[str] | None] = {
-    "build_nanogpt/linear-lr_log-txt.log": [],
-    "build_nanogpt/no-warmup_slurm.log": None,
+# Fallback corpus labels when calibration_labels.yaml is not there: rules that must fire; [] = healthy.
+CORPUS_LABELS: dict[str, list[str]] = {
     "caffe/sphereface_stuck-87.3365_issue-excerpt.log": ["softmax_saturated"],
-    "caffe/ssd-shoppe_resume-plateau.log": ["avg_loss_flat"],
     "caffe/ssd-tbs_nan-at-iter40.log": ["nonfinite_loss"],
-    "darknet/yolov4-coco_nutanix_plateau.log": ["avg_loss_flat"],
-    "deepspeed/hellodeepspeed-bert_fp16-overflow.log": ["fp16_overflow", "loss_scale_collapse"],
     "detectron2/cdfsod_eval-oom_wrapped.log": ["oom"],
-    "detectron2/nyu-ssod_faster-rcnn_log.log": None,
-    "detectron2_metrics_json/medical-waste_metrics.log": [],
-    "detr_jsonl/detr-custom_log.log": None,
-    "fairseq/disco-issue1_valid-loss-spikes_excerpt.log": ["val_spike"],
     "fairseq/issue515_fp16-overflow-cascade_excerpt.log": ["loss_scale_collapse"],
-    "hf_trainer_state/cpt-large_trainer_state.log": ["overfitting"],
-    "hf_trainer_state/tinyllama-lora-sft_trainer_state.log": [],
-    "hf_trainer_stdout/cpt-large_win_console.log": ["overfitting"],
-    "jsonl/llamafactory-mistral-translator_trainer_log.log": [],
     "keras/dlwp-cats-dogs-convnet_overfit.log": ["overfitting"],
-    "keras/handson-ml2-housing-sgd_explode-then-stuck.log": ["loss_spike", "diverging", "val_spike",
-                                                            "avg_loss_flat", "nonfinite_loss"],
-    "keras/keras1-issue2941_eta-glued-checkpoint_excerpt.log": None,
-    "lightning_csv/opal-v2_version0_metrics.log": [],
-    "lightning_tqdm/zms-cifar10-exp4_190ep.log": ["overfitting"],
+    "mmdet/faster-rcnn-tct_lrx10_diverge-nan.log": ["nonfinite_loss"],
     "llmc/modded-nanogpt_llmc_main.log": [],
-    "megatron/bigscience_meg-gpt2-n8_fp16-lossscale-skips.log": ["fp16_overflow", "loss_spike",
-                                                                 "loss_scale_collapse"],
-    "mmdet/faster-rcnn-tct_lrx10_diverge-nan.log": ["nonfinite_loss", "diverging"],
-    "mmengine/rtmdet-tiny-ear_200ep.log": [],
-    "mmengine_scalars_json/rtmdet-tiny-ear_200ep_scalars.log": [],
     "modded_nanogpt/muon_6200steps.log": [],
-    "raw_tqdm_cr/pyiqa-svtnet_nohup_cr.log": [],
+    "hf_trainer_state/tinyllama-lora-sft_trainer_state.log": [],
     "ultralytics_csv/yolov5-lego_results.log": [],
-    "ultralytics_csv/yolov8-fire-smoke_results.log": None,
-    "yolov5_console/cots-yolov5n6_earlystop-plateau.log": ["avg_loss_flat"],
 }
+
+
+@dataclass
+class Expect:
+    rule: str
+    onset: float | None = None
+    live_only: bool = False
 
 
 @dataclass
 class RunResult:
     name: str
     group: str
-    expect: list[str] | None
-    onset: float | None
+    path: Path
+    healthy: bool
+    expect: list[Expect]
+    allow: list[str]
+    silence_s: float = 30.0
     fired: dict[str, tuple[float, int, str]] = field(default_factory=dict)  # rule -> (step, line, severity)
     fmt: str = ""
 
-    @property
-    def healthy(self) -> bool:
-        return self.expect == []
-
     def caught_by(self) -> list[str]:
-        return [r for r in (self.expect or []) if r in self.fired]
+        return [e.rule for e in self.expect if e.rule in self.fired]
 
-    def bad_on_healthy(self) -> list[str]:
-        return [r for r, (_, _, sev) in self.fired.items() if severity_rank(sev) >= 1]
+    def false_alarms(self) -> list[str]:
+        ok = {e.rule for e in self.expect} | set(self.allow)
+        return [r for r, (_, _, sev) in self.fired.items() if severity_rank(sev) >= 1 and r not in ok]
 
 
 def replay(path: Path, silence_s: float) -> tuple[dict[str, tuple[float, int, str]], str]:
@@ -110,29 +95,37 @@ def replay(path: Path, silence_s: float) -> tuple[dict[str, tuple[float, int, st
     return fired, run.format_name or "?"
 
 
+def _run(group: str, name: str, path: Path, lab: dict) -> RunResult:
+    expect = [Expect(e["rule"], e.get("onset_step"), bool(e.get("live_only"))) for e in lab.get("expect") or []]
+    silence = float(lab.get("silence_s", 3600 if any(e.live_only for e in expect) else 30))
+    return RunResult(name, group, path, bool(lab.get("healthy")), expect, list(lab.get("allow") or []), silence)
+
+
+def labelled_runs() -> list[RunResult]:
+    runs: list[RunResult] = []
+    if (SYNTH / "labels.json").is_file():
+        for name, lab in json.loads((SYNTH / "labels.json").read_text()).items():
+            runs.append(_run("synthetic", name, SYNTH / name, lab))
+    if SHARED_LABELS.is_file():
+        doc = yaml.safe_load(SHARED_LABELS.read_text())
+        for lab in doc.get("runs", []):
+            if "fixture" in lab:
+                group, name, path = "frameworks", lab["fixture"], FIXTURES / lab["fixture"]
+            else:
+                group, name, path = "corpus", lab["corpus"], CORPUS / lab["corpus"]
+            runs.append(_run(group, name, path, lab))
+    elif CORPUS.is_dir():
+        for name, rules in CORPUS_LABELS.items():
+            lab = {"healthy": not rules, "expect": [{"rule": r} for r in rules]}
+            runs.append(_run("corpus", name, CORPUS / name, lab))
+    return [r for r in runs if r.path.is_file()]
+
+
 def collect() -> list[RunResult]:
-    results: list[RunResult] = []
-    for group, base in (("synthetic", SYNTH), ("frameworks", FRAMEWORKS)):
-        labels_path = base / "labels.json"
-        if not labels_path.is_file():
-            continue
-        labels = json.loads(labels_path.read_text())
-        for name, lab in labels.items():
-            path = base / name
-            if not path.is_file():
-                continue
-            expect = [] if lab.get("healthy") else list(lab.get("expect", []))
-            r = RunResult(name, group, expect, lab.get("onset"))
-            r.fired, r.fmt = replay(path, float(lab.get("silence_s", 30)))
-            results.append(r)
-    if CORPUS.is_dir():
-        for name, expect in CORPUS_LABELS.items():
-            path = CORPUS / name
-            if path.is_file():
-                r = RunResult(name, "corpus", expect, None)
-                r.fired, r.fmt = replay(path, 30.0)
-                results.append(r)
-    return results
+    runs = labelled_runs()
+    for r in runs:
+        r.fired, r.fmt = replay(r.path, r.silence_s)
+    return runs
 
 
 def _step(x: float) -> str:
@@ -144,53 +137,59 @@ def render(results: list[RunResult]) -> str:
     w = out.append
     w("# Calibration of the default rule pack\n")
     w("Generated by `python3 bench/calibrate.py` — do not edit by hand. Each log is fed line by line as")
-    w("`tail` sees it (10 s of wall time per line, then the run's silence for the stall rule).")
-    w("A pathology is *caught* when one of the rules expected for it fires; a healthy run must raise no")
-    w("warning or critical alert (info alerts are allowed and listed). Delay = first firing step − onset step.\n")
-    scored = [r for r in results if r.expect is not None]
-    sick = [r for r in scored if not r.healthy]
-    healthy = [r for r in scored if r.healthy]
+    w("`tail` sees it (10 s of wall time per line), then time passes for the run's silence (3600 s where")
+    w("the job hangs, else 30 s) so that the stall rule can fire. Labels: synthetic runs from")
+    w("`tests/fixtures/calibration/labels.json`, framework runs and the real corpus from")
+    w("`tests/fixtures/calibration_labels.yaml` (when present). A pathology is *caught* when one of its")
+    w("expected rules fires; a *false alarm* is a warning or critical alert that is neither expected nor")
+    w("allowed for that run (info alerts never count). Delay = first firing step − onset step, in the")
+    w("log's own steps (iterations, epochs, ...).\n")
+    sick = [r for r in results if not r.healthy and r.expect]
+    healthy = [r for r in results if r.healthy]
     caught = [r for r in sick if r.caught_by()]
-    noisy = [r for r in healthy if r.bad_on_healthy()]
-    w(f"**Pathologies caught: {len(caught)}/{len(sick)}. Healthy runs with a warning or critical alert: "
-      f"{len(noisy)}/{len(healthy)}.**\n")
-    w("## Per run\n")
-    w("| group | run | format | expected (any of) | caught by | delay (steps) | other alerts |")
-    w("|---|---|---|---|---|---|---|")
-    for r in results:
-        if r.expect is None:
-            exp = "(unlabelled)"
-        elif r.healthy:
-            exp = "healthy"
-        else:
-            exp = ", ".join(r.expect)
-        by = r.caught_by()
-        if r.healthy:
-            bad = r.bad_on_healthy()
-            cb = "**FALSE ALARM: " + ", ".join(bad) + "**" if bad else "ok"
-        elif r.expect is None:
-            cb = "–"
-        else:
-            cb = ", ".join(f"{x} @{_step(r.fired[x][0])} (line {r.fired[x][1]})" for x in by) or "**MISSED**"
-        delay = "–"
-        if by and r.onset is not None:
-            delay = _step(min(r.fired[x][0] for x in by) - r.onset)
-        others = ", ".join(f"{k} ({v[2]}) @{_step(v[0])}" for k, v in r.fired.items() if k not in by) or "–"
-        w(f"| {r.group} | `{r.name}` | {r.fmt} | {exp} | {cb} | {delay} | {others} |")
-    w("\n## Per rule\n")
-    w("| rule | should fire | did | mean delay (synthetic) | fired on healthy runs | fired elsewhere |")
+    all_exp = sum(len(r.expect) for r in sick)
+    all_hit = sum(len(r.caught_by()) for r in sick)
+    noisy = [r for r in healthy if r.false_alarms()]
+    fa = sum(len(r.false_alarms()) for r in results)
+    w(f"**Pathologies caught: {len(caught)}/{len(sick)} runs ({all_hit}/{all_exp} expected rule firings). "
+      f"Healthy runs with a warning or critical alert: {len(noisy)}/{len(healthy)}. "
+      f"False alarms on all runs: {fa}.**\n")
+    for group in ("synthetic", "frameworks", "corpus"):
+        rows = [r for r in results if r.group == group]
+        if not rows:
+            continue
+        w(f"## {group.capitalize()} runs\n")
+        w("| run | format | expected | fired (step, delay) | false alarms | other alerts |")
+        w("|---|---|---|---|---|---|")
+        for r in rows:
+            exp = "healthy" if r.healthy else (", ".join(e.rule for e in r.expect) or "(nothing required)")
+            cells = []
+            for e in r.expect:
+                if e.rule in r.fired:
+                    st = r.fired[e.rule][0]
+                    d = f", +{_step(st - e.onset)}" if e.onset is not None else ""
+                    cells.append(f"{e.rule} @{_step(st)}{d}")
+                else:
+                    cells.append(f"**{e.rule} MISSED**")
+            fired = "; ".join(cells) or "–"
+            bad = r.false_alarms()
+            fa_cell = "**" + ", ".join(f"{b} @{_step(r.fired[b][0])}" for b in bad) + "**" if bad else "–"
+            exp_rules = {e.rule for e in r.expect}
+            others = ", ".join(f"{k} ({v[2]})" for k, v in r.fired.items() if k not in exp_rules and k not in bad)
+            w(f"| `{r.name}` | {r.fmt} | {exp} | {fired} | {fa_cell} | {others or '–'} |")
+        w("")
+    w("## Per rule\n")
+    w("| rule | runs where it must fire | fired | mean delay (steps) | false alarms | on healthy runs (any severity) |")
     w("|---|---|---|---|---|---|")
-    rules = sorted({x for r in results for x in (r.expect or [])} | {x for r in results for x in r.fired})
+    rules = sorted({e.rule for r in results for e in r.expect} | {x for r in results for x in r.fired})
     for rule in rules:
-        should = [r for r in sick if rule in (r.expect or [])]
-        did = [r for r in should if rule in r.fired]
-        delays = [r.fired[rule][0] - r.onset for r in did if r.onset is not None]
+        should = [(r, e) for r in results for e in r.expect if e.rule == rule]
+        did = [(r, e) for r, e in should if rule in r.fired]
+        delays = [r.fired[rule][0] - e.onset for r, e in did if e.onset is not None]
         mean = _step(round(sum(delays) / len(delays), 1)) if delays else "–"
-        on_healthy = [r for r in healthy if rule in r.fired]
-        elsewhere = [r for r in results if rule in r.fired and r not in should and r not in on_healthy]
-        w(f"| `{rule}` | {len(should)} | {len(did)} | {mean} | "
-          f"{len(on_healthy)}{' (' + ', '.join(r.name for r in on_healthy) + ')' if on_healthy else ''} | "
-          f"{len(elsewhere)} |")
+        false = [r for r in results if rule in r.false_alarms()]
+        on_h = [r for r in healthy if rule in r.fired]
+        w(f"| `{rule}` | {len(should)} | {len(did)} | {mean} | {len(false)} | {len(on_h)} |")
     by_sev: dict[str, int] = defaultdict(int)
     for r in healthy:
         for _, (_, _, sev) in r.fired.items():
@@ -208,7 +207,7 @@ def main() -> int:
         sys.stdout.write(text)
     else:
         (ROOT / "docs" / "calibration.md").write_text(text)
-        print(text.split("\n\n")[2])
+        print(next(line for line in text.splitlines() if line.startswith("**")))
     return 0
 
 

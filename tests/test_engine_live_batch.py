@@ -55,7 +55,8 @@ def chunked(path: Path, rng: random.Random) -> list[tuple]:
 
 
 def _logs(corpus_dir: Path | None) -> list[Path]:
-    logs = sorted(CALIBRATION.glob("*.log")) if CALIBRATION.is_dir() else []
+    # the smaller synthetic runs (the big ones only repeat the same shapes) and every corpus log
+    logs = sorted(p for p in CALIBRATION.glob("*.log") if p.stat().st_size < 80_000) if CALIBRATION.is_dir() else []
     if corpus_dir is not None:
         logs += sorted(corpus_dir.rglob("*.log"))
     return logs

@@ -56,6 +56,18 @@ def test_every_event_pattern_is_covered_by_the_prefilter():
             assert any(h in literal for h in _HINTS), alt
     assert scan_events("a\nRuntimeError: CUDA out of memory. Tried\nb", 10) == [(11, "event.oom")]
     assert scan_events("step=1 loss=2\n" * 100, 1) == []
+    block = "\n".join([
+        "Epoch [1][50/100] lr: 1e-3, memory: 3412, loss: 0.5",  # 'memory' is not an event
+        "Traceback (most recent call last):",
+        "  x = 1  # Traceback (most recent call last): not at the line start",
+        "RuntimeError: CUDA out of memory. Tried to allocate 20 MiB",
+        "[deepspeed] OVERFLOW! Rank 0 Skipping step. Attempted loss scale: 65536, reducing to 32768",
+        "Gradient overflow.  Skipping step, loss scaler 0 reducing loss scale to 16384",
+        "slurmstepd: error: *** JOB 42 ON node CANCELLED AT 2024-01-01 ***",
+        "Killed",
+    ])
+    assert scan_events(block, 100) == [(101, "event.traceback"), (103, "event.oom"), (104, "event.overflow"),
+                                       (105, "event.overflow"), (106, "event.killed"), (107, "event.killed")]
 
 
 def reference_lines(data: bytes) -> list[str]:
