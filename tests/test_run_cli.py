@@ -73,6 +73,8 @@ def test_nan_stops_the_job_with_sigint_and_the_audit_says_so(tmp_path):
     assert "checkpoint saved" in out and "finished" not in out
     assert cp.returncode == 3  # the job's own status after its SIGINT handler
     assert "nonfinite_loss firing" in cp.stderr.decode()
+    assert cp.stderr.decode().splitlines()[-1] == (f"losswatch: job exited with status 3 (stop: exited after "
+                                                   f"SIGINT); log: {tmp_path / 'train.log'}")
     recs = stop_records(tmp_path)
     assert [r["result"] for r in recs] == ["stopping", "signal-sent", "done"]
     assert recs[1]["signal"] == "SIGINT" and recs[1]["mode"] == "group"

@@ -212,4 +212,8 @@ def run(args: argparse.Namespace) -> int:
         dispatcher.close()
         if not any(p.is_alive() for p in pumps):  # else the descriptor number could be reused under them
             os.close(log_fd)
-    return _exit_status(status[0])
+    code = _exit_status(status[0])
+    stopped = dispatcher.stopper.outcome(target)
+    why = f" (stop: {stopped})" if stopped and stopped != "dry-run" else ""
+    sys.stderr.write(f"losswatch: job exited with status {code}{why}; log: {log_path}\n")
+    return code
