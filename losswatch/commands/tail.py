@@ -13,6 +13,7 @@ import signal
 import sys
 import threading
 
+from losswatch.act.dispatcher import for_command
 from losswatch.commands.common import add_format_args, add_rule_args, check_format_args, make_engine
 from losswatch.errors import UsageError
 from losswatch.headless import JsonPrinter
@@ -48,6 +49,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", metavar="PATH", help="log files (they may not exist yet)")
     p.add_argument("--pid", type=int, default=None, help="the job's process id (the target of stop actions)")
     p.add_argument("--dry-run", action="store_true", help="show what actions would do, do nothing")
+    p.add_argument("--quiet", action="store_true", help="no notifications (alerts are still reported)")
     add_face_args(p)
     add_poll_arg(p)
     add_format_args(p)
@@ -103,6 +105,8 @@ def run(args: argparse.Namespace) -> int:
         _check_path(path)
     monitor = Monitor(engine=make_engine(args))
     loop = LiveLoop(monitor)
+    # stop/notify/webhook/exec: target from --pid or the process found writing the log
+    monitor.actions = for_command(args, monitor.engine, list(args.paths), loop.post, monitor.emit)
     if want_tui(args):
         from losswatch import tui
 
