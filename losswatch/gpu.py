@@ -245,19 +245,20 @@ class Nvml:
 # --- which devices and processes are the job's ----------------------------------------------------
 
 
+PROC_PID_INIT_INO = 0xEFFFFFFC  # the kernel's fixed inode number of the initial pid namespace
+
+
 def nested_pid_namespace() -> bool:
     """True when this process lives in its own pid namespace (a container without --pid=host).
 
     There, NVML reports the host's pids for GPU processes, which match nothing (or the wrong thing) here.
+    The initial pid namespace always has inode PROC_PID_INIT_INO (Linux ≥ 3.8); a container's /proc
+    shows only its own pids, so this is the one test that works from inside.
     """
     try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("NSpid:"):
-                    return len(line.split()) > 2
+        return os.stat("/proc/self/ns/pid").st_ino != PROC_PID_INIT_INO
     except OSError:
-        pass
-    return False
+        return False
 
 
 def parse_visible(spec: str | None, uuids: Sequence[str]) -> list[int] | None:

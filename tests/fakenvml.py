@@ -35,8 +35,17 @@ def real_pynvml(skip: str | None = None) -> types.ModuleType:
     if spec is None or spec.loader is None:
         raise ImportError("nvidia-ml-py is not installed")
     mod = importlib.util.module_from_spec(spec)
+    # nvidia-ml-py looks itself up as sys.modules["pynvml"] while it loads: lend it the name meanwhile
+    shadow = sys.modules.get("pynvml")
+    sys.modules["pynvml"] = mod
+    try:
+        spec.loader.exec_module(mod)
+    finally:
+        if shadow is None:
+            del sys.modules["pynvml"]
+        else:
+            sys.modules["pynvml"] = shadow
     sys.modules["_real_pynvml"] = mod
-    spec.loader.exec_module(mod)
     return mod
 
 

@@ -32,11 +32,12 @@ def _num(x: float | None, nd: int = 1) -> Any:
     return None if x is None else json_number(round(x, nd))
 
 
-def _proc_name(pid: int) -> str | None:
+def _proc_name(pid: int, limit: int = 1000) -> str | None:
+    """The command line of a local pid; None where the pid is not visible here (another pid namespace)."""
     try:
         p = psutil.Process(pid)
         cmd = p.cmdline()
-        return " ".join(cmd)[:60] if cmd else p.name()
+        return " ".join(cmd)[:limit] if cmd else p.name()
     except psutil.Error:
         return None
 
@@ -90,7 +91,7 @@ def table(r: GpuReading) -> str:
                      f"{_cell(None if frac is None else 100 * frac, '.0f', '%'):>6}{temp:>12}{power:>14}")
         for p in d.processes or []:
             used = "n/a" if p.used_mib is None else f"{p.used_mib:.0f} MiB"
-            name = _proc_name(p.pid) or "(not visible here)"
+            name = _proc_name(p.pid, 60) or "(not visible here)"
             lines.append(f"      pid {p.pid:<8} {used:>10}  {name}")
     if r.job is not None:
         j = r.job
