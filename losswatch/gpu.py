@@ -380,7 +380,8 @@ class _JobWatch:
                 self.hidden = True
             return JobReading(self.pid, alive, devices, "hidden" if self.hidden else "unknown")
         self._unmatched = 0
-        mine = [p for p in procs if self.owns(p.pid)]
+        owned = {pid: self.owns(pid) for pid in {p.pid for p in procs}}  # a pid is on several GPUs
+        mine = [p for p in procs if owned[p.pid]]
         used: float | None = 0.0
         for p in mine:
             used = None if used is None or p.used_mib is None else used + p.used_mib
