@@ -60,6 +60,11 @@ def main() -> None:
     ap.add_argument("--real", action="store_true", help="use the real NVML instead of the fake")
     ap.add_argument("--seconds", type=float, default=20.0, help="length of the threaded 1 Hz run")
     args = ap.parse_args()
+    if args.real:
+        r = GpuReader(pynvml_real()).read()
+        if r.state != "ok":
+            print(f"no GPU: {r.reason}")
+            return
     job_proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
     try:
         job = Job(job_proc.pid, env={})
