@@ -170,13 +170,17 @@ class Nvml:
             except ImportError:
                 self.reason = "nvidia-ml-py (the pynvml module) is not installed"
                 return False
+        started = False
         try:
             self.current = ("nvmlInit", None, time.monotonic())
             lib.nvmlInit()
+            started = True
             count = lib.nvmlDeviceGetCount()
         except Exception as e:  # NVMLError, or OSError from a broken library
             code = getattr(e, "value", None)
             self.reason = NO_GPU_REASONS.get(code, f"NVML could not start: {e}")  # type: ignore[arg-type]
+            if started:
+                self._shutdown()
             return False
         finally:
             self.current = None
@@ -187,9 +191,9 @@ class Nvml:
         for i in range(count):
             try:
                 handle = lib.nvmlDeviceGetHandleByIndex(i)
-            except Exception as e:
+            except Exception as e:  # e.g. Insufficient Permissions: a GPU not given to this container
                 dev = _Device(i, None, state="lost")
-                dev.name = f"unreachable ({e})"
+                dev.name = f"not accessible ({e})"
                 self.devices.append(dev)
                 continue
             dev = _Device(i, handle)
@@ -198,16 +202,23 @@ class Nvml:
             self.devices.append(dev)
         if not self.devices:
             self.reason = "no NVIDIA GPU found (the driver is loaded but reports 0 devices)"
+        elif all(d.state == "lost" for d in self.devices):
+            self.reason = f"no accessible GPU: gpu0 is {self.devices[0].name}"
+        if self.reason:
+            self._shutdown()
             return False
         self.ok = True
         return True
 
+    def _shutdown(self) -> None:
+        try:
+            self.lib.nvmlShutdown()  # type: ignore[union-attr]
+        except Exception:
+            pass
+
     def close(self) -> None:
-        if self.ok and self.lib is not None:
-            try:
-                self.lib.nvmlShutdown()
-            except Exception:
-                pass
+        if self.ok:
+            self._shutdown()
         self.ok = False
 
     def call(self, dev: _Device, what: str, fn: str, *args: Any, quiet: bool = False) -> Any:
@@ -410,25 +421,26 @@ class GpuReader:
         if not self.nvml.open():
             notes.append(GpuStatus("no_gpu", f"no GPU: {self.nvml.reason}; GPU rules are inactive"))
             return
-        devs = self.nvml.devices
-        names = ", ".join(f"gpu{d.index} {d.name}" for d in devs)
-        for d in devs:
+        for d in self.nvml.devices:
             if d.state == "lost":
                 notes.append(GpuStatus("device_lost", f"gpu{d.index} {d.name}: not sampled", d.index))
-        notes.append(GpuStatus("ready", f"{len(devs)} GPU(s): {names}"
+        usable = [d for d in self.nvml.devices if d.state != "lost"]
+        names = ", ".join(f"gpu{d.index} {d.name}" for d in usable)
+        notes.append(GpuStatus("ready", f"{len(usable)} GPU(s): {names}"
                                + (f" (driver {self.nvml.driver})" if self.nvml.driver else "")))
-        selected = [d.index for d in devs]
+        selected = [d.index for d in usable]
         if self.only is not None:
-            selected = [i for i in self.only if 0 <= i < len(devs)]
+            selected = [i for i in self.only if i in selected]
         if self.job is not None:
             nested = nested_pid_namespace()
             self._watch = _JobWatch(self.job, nested)
-            mine = job_devices(self._watch.env, [d.uuid for d in devs], nested)
+            # CUDA numbers the GPUs it can open, as NVML lists them: positions among the usable ones
+            mine = [usable[p].index for p in job_devices(self._watch.env, [d.uuid for d in usable], nested)]
             selected = [i for i in selected if i in mine]
             if self._watch.env is None:
                 notes.append(GpuStatus("job_devices", f"cannot read the environment of pid {self.job.pid}: "
                                        "assuming it may use every GPU"))
-            elif len(mine) < len(devs):
+            elif len(mine) < len(usable):
                 notes.append(GpuStatus("job_devices", "job uses " + (
                     ", ".join(f"gpu{i}" for i in mine) if mine else "no GPU") + " (from its *_VISIBLE_DEVICES)"))
         self._selected = selected

@@ -70,6 +70,7 @@ class FakeDevice:
     limit_w: Any = 400.0
     # one list of (pid, used MiB or None) per reading
     processes: list = field(default_factory=lambda: [[]])
+    handle_error: str | None = None  # nvmlDeviceGetHandleByIndex fails (e.g. "NoPermission")
     hang: dict[str, threading.Event] = field(default_factory=dict)
     calls: dict[str, int] = field(default_factory=dict)
 
@@ -152,6 +153,8 @@ def build_module(fake: FakeNvml, real: types.ModuleType | None = None) -> types.
         check_init()
         if not 0 <= index < len(fake.devices):
             raise real.NVMLError(real.NVML_ERROR_INVALID_ARGUMENT)
+        if fake.devices[index].handle_error:
+            fail(fake.devices[index].handle_error)
         return _Handle(index)
 
     def nvmlDeviceGetName(handle):

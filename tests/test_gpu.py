@@ -133,6 +133,22 @@ def test_unsupported_field_is_silent_and_not_retried(install):
     assert [n.kind for n in r.notes] == []
 
 
+def test_inaccessible_gpu_is_skipped_and_cuda_counts_the_others(install):
+    """A GPU this container may not open (NVML: Insufficient Permissions) is said once and skipped;
+    CUDA_VISIBLE_DEVICES=1 then means the second GPU CUDA can open, NVML's gpu2."""
+    fake = FakeNvml(devices=[FakeDevice(uuid="GPU-a", util=[11]), FakeDevice(uuid="GPU-b", handle_error="NoPermission"),
+                             FakeDevice(uuid="GPU-c", util=[33])])
+    install(fake)
+    r = GpuReader(job=Job(os.getpid(), env={"CUDA_VISIBLE_DEVICES": "1"})).read()
+    assert [(n.kind, n.device) for n in r.notes if n.kind == "device_lost"] == [("device_lost", 1)]
+    assert "Insufficient Permissions" in r.notes[0].message
+    assert [d.index for d in r.devices] == [0, 2] and r.selected == [2]
+    assert reading_series(r)["gpu.util"] == 33
+    install(FakeNvml(devices=[FakeDevice(handle_error="NoPermission")]))
+    none = GpuReader().read()
+    assert none.state == "no_gpu" and "no accessible GPU" in none.reason
+
+
 # --- errors mid-run ---------------------------------------------------------------------------------
 
 
