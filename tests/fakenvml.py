@@ -233,6 +233,8 @@ def from_json(text: str) -> FakeNvml:
     devices = []
     for d in data.get("devices", []):
         kw = {k: _script(v) for k, v in d.items()}
+        if "hang" in kw:  # names of functions that never return
+            kw["hang"] = {fn: threading.Event() for fn in d["hang"]}
         if "processes" in kw:
             kw["processes"] = [p if isinstance(p, Err) else [tuple(x) for x in p] for p in kw["processes"]]
         devices.append(FakeDevice(**kw))

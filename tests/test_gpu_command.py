@@ -99,3 +99,10 @@ def test_in_a_pid_namespace_matches_are_not_trusted(tmp_path):
     assert j["job"]["pid"] == 2 and j["job"]["pids"] == "hidden"
     assert "job.gpu_mem" not in j["series"]
     assert any(n["status"] == "pids_hidden" and "pid namespace" in n["message"] for n in j["notes"])
+
+
+def test_a_hung_driver_does_not_hang_the_command(tmp_path):
+    scenario = {"devices": [{"util": [50]}, {"util": [50], "hang": ["nvmlDeviceGetMemoryInfo"]}]}
+    p = losswatch("--timeout", "0.5", scenario=scenario, tmp_path=tmp_path)
+    assert p.returncode == 1 and p.stdout == ""
+    assert "nvmlDeviceGetMemoryInfo on gpu1 did not return within 0.5 s" in p.stderr

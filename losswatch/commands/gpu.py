@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import threading
 from typing import Any
 
 import psutil
@@ -25,6 +26,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON object instead of the table")
     p.add_argument("--pid", type=int, metavar="PID",
                    help="a job: show its GPU memory (job.gpu_mem) and the GPUs its CUDA_VISIBLE_DEVICES allows")
+    p.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
+                   help="give up when the driver does not answer within this time (default 10)")
     return p
 
 
@@ -112,10 +115,19 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"no process with pid {args.pid}")
         job = Job(args.pid)
     reader = GpuReader(job=job)
-    try:
-        reading = reader.read()
-    finally:
-        reader.close()
+    got: list[GpuReading] = []
+    # a driver that hangs must not hang the command: read in a daemon thread, give up after --timeout
+    worker = threading.Thread(target=lambda: got.append(reader.read()), name="losswatch-nvml", daemon=True)
+    worker.start()
+    worker.join(args.timeout)
+    if not got:
+        cur = reader.nvml.current
+        what = f"{cur[0]}" + (f" on gpu{cur[1]}" if cur[1] is not None else "") if cur else "NVML"
+        print(f"losswatch: {what} did not return within {args.timeout:g} s (the NVIDIA driver is not answering)",
+              file=sys.stderr)
+        return 1
+    reading = got[0]
+    reader.close()
     if args.json:
         sys.stdout.write(json.dumps(reading_json(reading)) + "\n")
     else:
