@@ -94,6 +94,21 @@ def main() -> None:
             store.add_batch(reading_to_batch(reading, i))
         per = (time.process_time() - t0) / 2000
         print(f"store.add_batch of one 8-GPU batch ({len(reading_to_batch(reading, 0))} samples): {per * 1e6:.0f} µs")
+        # and through the rules: monitor.add_samples with the shipped packs (default + gpu)
+        from losswatch.engine import build_engine
+        from losswatch.monitor import Monitor
+
+        monitor = Monitor(engine=build_engine([], [], True))
+        run = monitor.add_run("bench")
+        t0 = time.process_time()
+        for i in range(2000):
+            b = reading_to_batch(reading, i)
+            b.wall_time = 1e9 + i
+            monitor.add_samples(run, b)
+            monitor.tick(1e9 + i + 0.5)
+        per = (time.process_time() - t0) / 2000
+        print(f"loop side per reading, store + shipped rules + tick (8 GPUs): {per * 1e6:.0f} µs "
+              f"= {100 * per:.3f}% of a core at 1 Hz")
     finally:
         job_proc.kill()
         job_proc.wait()
