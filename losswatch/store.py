@@ -11,6 +11,7 @@ Rules keep their own incremental state (the engine), so they never need the full
 from __future__ import annotations
 
 import math
+import re
 from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -18,6 +19,10 @@ from dataclasses import dataclass
 from losswatch.model import SampleBatch
 
 RECENT = 100_000
+# Sampler series (GPU, job) come once a second for days, for every run: keep fewer of them exactly
+# (2 h at 1 Hz); the overview keeps their whole shape and the rules keep their own state.
+SAMPLED_RE = re.compile(r"^(?:gpu\d*|job)\.")
+SAMPLED_RECENT = 7_200
 OVERVIEW_BUCKETS = 1024
 
 
@@ -141,7 +146,8 @@ class Store:
         for metric, step, value, line in zip(batch.metrics, batch.steps, batch.values, batch.lines, strict=True):
             s = series.get(metric)
             if s is None:
-                s = series[metric] = Series(metric, batch.raw_names.get(metric, metric), self.recent)
+                recent = min(self.recent, SAMPLED_RECENT) if SAMPLED_RE.match(metric) else self.recent
+                s = series[metric] = Series(metric, batch.raw_names.get(metric, metric), recent)
             s.add(step, value, line, t)
         self.samples += len(batch)
 

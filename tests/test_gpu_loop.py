@@ -119,3 +119,21 @@ def test_log_keeps_flowing_while_nvml_hangs(install, tmp_path):
         sampler.stop()
         loop.stop()
     assert ("train.log", "answering") in rec.gpu_status()
+
+
+def test_gpu_series_keep_a_bounded_recent_window():
+    """Days of 1 Hz GPU readings for several runs must not cost the memory of a log's main series."""
+    from losswatch.model import SampleBatch
+    from losswatch.store import SAMPLED_RECENT, Store
+
+    store = Store()
+    n = 3 * SAMPLED_RECENT
+    for i in range(n):
+        b = SampleBatch(1e9 + i)
+        b.add("gpu0.util", i, float(i % 100), 0)
+        b.add("loss", i, 1.0, i + 1)
+        store.add_batch(b)
+    gpu, loss = store.get("gpu0.util"), store.get("loss")
+    assert gpu.count == n and len(gpu.values) < 2 * SAMPLED_RECENT and gpu.values[-1] == (n - 1) % 100
+    assert len(loss.values) == n  # a log's series keeps its (larger) default window
+    assert gpu.max.value == 99 and len(gpu.overview.steps) > 0
