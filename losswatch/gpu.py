@@ -41,10 +41,10 @@ MiB = float(1 << 20)
 DEFAULT_INTERVAL = 1.0
 
 # NVML return codes (nvml.h); compared by value so any nvidia-ml-py version works.
-_NOT_SUPPORTED, _NO_PERMISSION, _NOT_FOUND, _FUNCTION_NOT_FOUND = 3, 4, 6, 13
+_NOT_SUPPORTED, _NO_PERMISSION, _NOT_FOUND, _FUNCTION_NOT_FOUND, _VERSION_MISMATCH = 3, 4, 6, 13, 25
 _GPU_IS_LOST, _RESET_REQUIRED = 15, 16
 _DRIVER_NOT_LOADED, _LIBRARY_NOT_FOUND, _LIB_RM_VERSION_MISMATCH = 9, 12, 18
-UNSUPPORTED_CODES = frozenset({_NOT_SUPPORTED, _NO_PERMISSION, _NOT_FOUND, _FUNCTION_NOT_FOUND})
+UNSUPPORTED_CODES = frozenset({_NOT_SUPPORTED, _NO_PERMISSION, _NOT_FOUND, _FUNCTION_NOT_FOUND, _VERSION_MISMATCH})
 LOST_CODES = frozenset({_GPU_IS_LOST, _RESET_REQUIRED})
 
 NO_GPU_REASONS = {
@@ -137,6 +137,13 @@ class DeviceFailed(Exception):
     """The device did not answer this time (timeout, unknown error): ask again next time."""
 
 
+def _text(x: Any) -> str:
+    """Strings from NVML: old nvidia-ml-py versions return bytes."""
+    if x is None:
+        return ""
+    return x.decode(errors="replace") if isinstance(x, bytes) else str(x)
+
+
 @dataclass
 class _Device:
     index: int
@@ -185,7 +192,7 @@ class Nvml:
         finally:
             self.current = None
         try:
-            self.driver = str(lib.nvmlSystemGetDriverVersion())
+            self.driver = _text(lib.nvmlSystemGetDriverVersion())
         except Exception:
             self.driver = ""
         for i in range(count):
@@ -197,8 +204,8 @@ class Nvml:
                 self.devices.append(dev)
                 continue
             dev = _Device(i, handle)
-            dev.name = str(self.call(dev, "name", "nvmlDeviceGetName", handle, quiet=True) or "?")
-            dev.uuid = str(self.call(dev, "uuid", "nvmlDeviceGetUUID", handle, quiet=True) or "")
+            dev.name = _text(self.call(dev, "name", "nvmlDeviceGetName", handle, quiet=True)) or "?"
+            dev.uuid = _text(self.call(dev, "uuid", "nvmlDeviceGetUUID", handle, quiet=True))
             self.devices.append(dev)
         if not self.devices:
             self.reason = "no NVIDIA GPU found (the driver is loaded but reports 0 devices)"
@@ -490,7 +497,11 @@ class GpuReader:
             u = nv.call(dev, "util", "nvmlDeviceGetUtilizationRates", h)
             if u is not None:
                 r.util, r.mem_util = float(u.gpu), float(u.memory)
-            m = nv.call(dev, "memory", "nvmlDeviceGetMemoryInfo", h)
+            # v2 counts driver-reserved memory apart from "used", as nvidia-smi does; older drivers: v1
+            v2 = getattr(nv.lib, "nvmlMemory_v2", None)
+            m = nv.call(dev, "memory_v2", "nvmlDeviceGetMemoryInfo", h, v2) if v2 is not None else None
+            if m is None:
+                m = nv.call(dev, "memory", "nvmlDeviceGetMemoryInfo", h)
             if m is not None:
                 r.mem_used_mib, r.mem_total_mib = m.used / MiB, m.total / MiB
             t = nv.call(dev, "temp", "nvmlDeviceGetTemperature", h, getattr(nv.lib, "NVML_TEMPERATURE_GPU", 0))

@@ -61,6 +61,8 @@ class FakeDevice:
     name: str = "NVIDIA A100-SXM4-80GB"
     uuid: str = "GPU-00000000-1111-2222-3333-444444444444"
     total_mib: float = 81920
+    reserved_mib: float = 0
+    memory_v2: bool = True
     util: list = field(default_factory=lambda: [0])
     mem_util: list = field(default_factory=lambda: [0])
     mem_used_mib: list = field(default_factory=lambda: [0])
@@ -98,7 +100,7 @@ def build_module(fake: FakeNvml, real: types.ModuleType | None = None) -> types.
     mod.__dict__["FAKE"] = fake
     for name in dir(real):
         if name.startswith(("NVML_", "NVMLError", "c_nvml", "nvmlFriendlyObject")) or name in (
-            "NVMLLibraryMismatchError", "nvmlStructToFriendlyObject", "nvmlExceptionClass",
+            "NVMLLibraryMismatchError", "nvmlStructToFriendlyObject", "nvmlExceptionClass", "nvmlMemory_v2",
         ):
             setattr(mod, name, getattr(real, name))
 
@@ -171,9 +173,15 @@ def build_module(fake: FakeNvml, real: types.ModuleType | None = None) -> types.
 
     def nvmlDeviceGetMemoryInfo(handle, version=None):
         dev = device(handle)
+        if version and not dev.memory_v2:  # a driver without nvmlDeviceGetMemoryInfo_v2
+            raise real.NVMLError(real.NVML_ERROR_FUNCTION_NOT_FOUND)
         used = int(reading(handle, "nvmlDeviceGetMemoryInfo", dev.mem_used_mib) * MiB)
         total = int(dev.total_mib * MiB)
-        return real.c_nvmlMemory_t(total=total, free=total - used, used=used)
+        reserved = int(dev.reserved_mib * MiB)
+        if version:  # v2 counts the driver's reserved memory apart from "used"
+            return real.c_nvmlMemory_v2_t(version=version, total=total, reserved=reserved,
+                                          free=total - used - reserved, used=used)
+        return real.c_nvmlMemory_t(total=total, free=total - used - reserved, used=used + reserved)
 
     def nvmlDeviceGetTemperature(handle, sensor):
         if sensor != real.NVML_TEMPERATURE_GPU:

@@ -149,6 +149,18 @@ def test_inaccessible_gpu_is_skipped_and_cuda_counts_the_others(install):
     assert none.state == "no_gpu" and "no accessible GPU" in none.reason
 
 
+def test_memory_v2_keeps_reserved_apart_and_v1_is_the_fallback(install):
+    fake = FakeNvml(devices=[FakeDevice(mem_used_mib=[1000], reserved_mib=500),
+                             FakeDevice(mem_used_mib=[1000], reserved_mib=500, memory_v2=False)])
+    install(fake)
+    reader = GpuReader()
+    for _ in range(2):
+        s = reading_series(reader.read())
+    assert s["gpu0.mem_used"] == 1000  # as nvidia-smi shows it
+    assert s["gpu1.mem_used"] == 1500  # v1 (older drivers): used includes the reserved part
+    assert fake.devices[1].calls["nvmlDeviceGetMemoryInfo"] == 2  # v2 tried once, not every time
+
+
 # --- errors mid-run ---------------------------------------------------------------------------------
 
 
