@@ -368,3 +368,45 @@ def test_nan_is_never_produced_from_missing_fields(install):
     r = GpuReader().read()
     assert r.state == "ok" and reading_series(r) == {}
     assert all(not (isinstance(v, float) and math.isnan(v)) for v in vars(r.devices[0]).values())
+
+
+# --- any error, anywhere -----------------------------------------------------------------------------
+
+ERRORS = ["GpuIsLost", "Timeout", "Unknown", "NotSupported", "NoPermission", "IrqIssue", "ResetRequired",
+          "Uninitialized", "InsufficientPower", "LibRmVersionMismatch", "Memory", "CorruptedInforom"]
+
+
+def test_random_errors_never_raise_and_are_said_once_per_change(install):
+    """Scripted failures of every kind in every function: the reader never raises, never invents a value,
+    and says each device's change once (lost; not answering → answering again)."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    entry = st.one_of(st.integers(0, 100), st.sampled_from([Err(e) for e in ERRORS]))
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(st.lists(st.tuples(st.lists(entry, min_size=1, max_size=8), st.lists(entry, min_size=1, max_size=8),
+                              st.lists(entry, min_size=1, max_size=8)), min_size=1, max_size=3))
+    def check(scripts):
+        devices = [FakeDevice(uuid=f"GPU-{i}", util=u, temp=t, power_w=p) for i, (u, t, p) in enumerate(scripts)]
+        install(FakeNvml(devices=devices))
+        reader = GpuReader()
+        state = {i: "ok" for i in range(len(devices))}
+        for _ in range(10):
+            r = reader.read()
+            for n in r.notes:
+                if n.device is None:
+                    continue
+                before = state[n.device]
+                assert before != "lost", "a lost device said something again"
+                now = {"device_lost": "lost", "device_error": "failing", "device_ok": "ok"}[n.kind]
+                assert now != before, f"said twice: {n}"
+                state[n.device] = now
+            series = reading_series(r)
+            assert all(isinstance(v, float) and math.isfinite(v) for v in series.values())
+            for d in r.devices:
+                assert state[d.index] != "lost"
+                if d.util is not None:
+                    assert 0 <= d.util <= 100
+
+    check()
