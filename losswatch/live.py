@@ -80,6 +80,17 @@ class LiveLoop:
         follower.start()
         return follower
 
+    def feed(self, run: Run, data: bytes) -> None:
+        """Bytes of a run's log from a source thread (a job-output pump, a replay): fed in order.
+
+        Blocks while too much is queued (back-pressure), so call it from the source's own thread.
+        """
+        self._submit(("data", run, data), len(data))
+
+    def finish(self, run: Run) -> None:
+        """The run's log is complete (a replay's end, a job's exit): read its last unfinished line."""
+        self.post(lambda: self.monitor.finish(run))
+
     def post(self, fn: Callable[[], object]) -> None:
         """Run `fn()` on the loop thread, after what is already queued. Safe from any thread; never blocks."""
         with self._cond:

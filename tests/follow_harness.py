@@ -40,6 +40,10 @@ class Pipeline:
     def _on_event(self, ev) -> None:
         if isinstance(ev, SamplesAdded):
             b = ev.batch
+            if b.metrics.count(self.metric) == len(b):  # the usual case: every sample is the metric
+                self.steps.extend(b.steps)
+                self.values.extend(b.values)
+                return
             for m, s, v in zip(b.metrics, b.steps, b.values, strict=True):
                 if m == self.metric:
                     self.steps.append(s)

@@ -83,14 +83,13 @@ def want_tui(args: argparse.Namespace) -> bool:
     return True
 
 
-def run_headless(loop: LiveLoop, args: argparse.Namespace) -> int:
+def run_headless(loop, args: argparse.Namespace) -> int:
     """Run the loop on this thread until SIGINT/SIGTERM or a closed stdout."""
     stop = threading.Event()
 
     def on_signal(signum, frame) -> None:
         stop.set()
-        with loop._cond:  # wake the loop now rather than at its next tick
-            loop._cond.notify_all()
+        loop.post(lambda: None)  # wake the loop now rather than at its next tick
 
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
@@ -117,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
             loop.follow(path, path, poll=args.poll, format_name=args.format_name)
         sampler = start_gpu(loop, monitor, args)
         try:
-            return int(tui.run_tui(monitor=monitor, loop=loop, args=args) or 0)
+            return int(tui.run_tui(monitor, loop, list(args.paths)) or 0)
         finally:
             if sampler is not None:
                 sampler.stop()
