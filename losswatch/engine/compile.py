@@ -10,6 +10,7 @@ not have, a window not full yet); missing propagates, and and/or use three-value
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -63,6 +64,12 @@ def _bind(cls, *args):
     return lambda rising: cls(rising, *args)
 
 
+def _rel_improvement(name: str, col: int, n: float, frac: float = 0.0):
+    if not (0.0 <= frac < 1.0):
+        raise ExprError(f"{name}: frac must be in [0, 1), got {frac:g}", col)
+    return _bind(F.RelImprovement, _w(name, col, n), frac)
+
+
 # Series functions: name -> (min consts, max consts, builder(rising, col, *consts) -> factory, help)
 def _series_functions():
     def moments(kind):
@@ -99,9 +106,9 @@ def _series_functions():
                 "ema(x, n): exponential moving average with a time constant of n steps"),
         "slope": (1, 1, lambda name, col, n: _bind(F.Slope, _w(name, col, n, 4)),
                   "slope(x, n): robust per-step slope over the last n points"),
-        "rel_improvement": (1, 1, lambda name, col, n: _bind(F.RelImprovement, _w(name, col, n)),
-                            "rel_improvement(x, n): relative gain of the best of the last n points over "
-                            "the best before them (direction-aware)"),
+        "rel_improvement": (1, 2, _rel_improvement,
+                            "rel_improvement(x, n[, frac]): relative gain of the best of the last "
+                            "max(n, frac·count) points over the best before them (direction-aware)"),
         "best": (0, 0, lambda name, col: (lambda r: F.Best(r, False)),
                  "best(x): best value so far (min for losses, max for accuracy-like metrics)"),
         "best_step": (0, 0, lambda name, col: (lambda r: F.Best(r, True)), "best_step(x): step of best(x)"),
@@ -208,6 +215,10 @@ class Compiler:
         if a.kind == "const" and b.kind == "const" and op not in ("and", "or"):
             v = _BINOPS[op](a.const, b.const)
             return Compiled("const", const=float(v))
+        if op in ("and", "or") and a.kind == "const":  # `classes > 1 and ...` with classes: 0
+            if (op == "and") != bool(a.const):
+                return Compiled("const", const=float(bool(a.const)))
+            return b if b.kind != "series" else Compiled("scalar", fn=self.scalar(b), metrics=set(b.metrics))
         fa, fb = self.scalar(a), self.scalar(b)
         if op == "and":
             def f_and(st, now):
@@ -234,6 +245,20 @@ class Compiler:
                 return None if x is None else False
             return self._derived(a, f_or, b)
         g = _BINOPS[op]
+        if b.kind == "const":  # the common `series > constant`: one call less per evaluation
+            c = b.const
+            if a.kind == "series":
+                i = a.stream
+
+                def fs(st, now):
+                    x = st[i].get()
+                    return None if x is None else g(x, c)
+                return self._derived(a, fs, b)
+
+            def fc(st, now):
+                x = fa(st, now)
+                return None if x is None else g(x, c)
+            return self._derived(a, fc, b)
 
         def f(st, now):
             x = fa(st, now)
@@ -371,19 +396,60 @@ def _div(a: float, b: float) -> float:
         return math.copysign(math.inf, a) * math.copysign(1.0, b)
 
 
-def _mul(a: float, b: float) -> float:
-    return a * b
-
-
 _BINOPS = {
-    "+": lambda a, b: a + b,
-    "-": lambda a, b: a - b,
-    "*": _mul,
+    "+": operator.add,
+    "-": operator.sub,
+    "*": operator.mul,
     "/": _div,
-    "<": lambda a, b: a < b,
-    "<=": lambda a, b: a <= b,
-    ">": lambda a, b: a > b,
-    ">=": lambda a, b: a >= b,
-    "==": lambda a, b: a == b,
-    "!=": lambda a, b: a != b,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "==": operator.eq,
+    "!=": operator.ne,
 }
+
+
+Needs = frozenset  # of frozensets of metric names: the expression has a value only if one set is all present
+
+_ALWAYS: frozenset = frozenset({frozenset()})
+
+
+def _product(a: frozenset, b: frozenset) -> frozenset:
+    out = {x | y for x in a for y in b}
+    out = {c for c in out if not any(o < c for o in out)}
+    return frozenset(out) if len(out) <= 32 else _ALWAYS
+
+
+def needs(node: Node, consts: dict[str, float]) -> frozenset:
+    """Which metrics an expression needs to have a value at all, as alternatives (or of ands).
+
+    The engine skips a rule at no cost while none of the alternatives is present in the run, which
+    is what makes a rule naming a metric the run lacks inactive rather than evaluated in vain.
+    """
+    if isinstance(node, Num):
+        return _ALWAYS
+    if isinstance(node, Name):
+        return _ALWAYS if node.name in consts else frozenset({frozenset({node.name})})
+    if isinstance(node, Unary):
+        return needs(node.arg, consts)
+    if isinstance(node, Binary):
+        a, b = needs(node.left, consts), needs(node.right, consts)
+        if node.op == "or":
+            u = a | b
+            return frozenset(c for c in u if not any(o < c for o in u))
+        return _product(a, b)
+    if isinstance(node, Call):
+        if not node.args:
+            return _ALWAYS
+        if node.func == "default":
+            u = frozenset().union(*(needs(x, consts) for x in node.args))
+            return frozenset(c for c in u if not any(o < c for o in u))
+        if node.func in ("greatest", "least") or (node.func in ("min", "max") and len(node.args) >= 2
+                                                  and not isinstance(node.args[0], Name)):
+            out = _ALWAYS
+            for x in node.args:
+                out = _product(out, needs(x, consts))
+            return out
+        return needs(node.args[0], consts)
+    return _ALWAYS

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from losswatch.engine import functions as F
 from losswatch.engine.alerts import AlertState
-from losswatch.engine.compile import Compiled, Compiler, Scalar, StreamSpec
+from losswatch.engine.compile import Compiled, Compiler, Scalar, StreamSpec, needs
 from losswatch.engine.lang import Binary, ExprError, Node
 from losswatch.engine.rulefile import RuleDef
 from losswatch.model import Alert
@@ -30,6 +30,9 @@ class CompiledRule:
     fields: dict[str, Scalar]
     metrics: set[str]
     timed: bool
+    needs: frozenset
+    uses_now: bool
+    never: bool = False  # the condition is a constant false (e.g. a var switched it off)
     inhibitors: list[int] = field(default_factory=list)
 
 
@@ -62,7 +65,8 @@ def compile_rules(rules: list[RuleDef]) -> tuple[list[CompiledRule], list[Stream
             comp.base(m)
         timed = cond.uses_now or r.for_.unit == "seconds" or r.keep_firing_for.unit == "seconds"
         out.append(CompiledRule(len(out), r, comp.scalar(cond), comp.scalar(val),
-                                {k: comp.scalar(f) for k, f in fields.items()}, triggers, timed))
+                                {k: comp.scalar(f) for k, f in fields.items()}, triggers, timed,
+                                needs(r.when, r.vars), cond.uses_now, cond.kind == "const" and not cond.const))
     ids = {cr.rule.id: cr.index for cr in out}
     for cr in out:
         cr.inhibitors = [ids[i] for i in cr.rule.inhibited_by if i in ids and ids[i] != cr.index]
@@ -89,6 +93,11 @@ def _inhibitors_first(rules: list[CompiledRule]) -> list[CompiledRule]:
     for r in rules:
         visit(r)
     return order
+
+
+# Thinned rules are evaluated at every point up to this many, then at every ceil(n / THIN_FULL)-th:
+# the delay is at most 1/THIN_FULL of the run so far, and the cost per line falls as runs get long.
+THIN_FULL = 1000
 
 
 class _Fmt(dict):
@@ -129,7 +138,11 @@ class RunState:
         self.firing = [False] * nrules
         self.first_step = [math.nan] * nrules
         self.evals = [0] * nrules
-        self.lines_seen = 0
+        self.present: set[str] = set()  # metrics that have at least one sample
+        self.version = 0  # bumped when a metric appears
+        self.active = [False] * nrules
+        self.seen = [0] * nrules  # evaluation opportunities, for thinning
+        self.checked = [-1] * nrules
 
 
 class Engine:
@@ -143,9 +156,10 @@ class Engine:
         for r in self.rules:
             for m in r.metrics:
                 self._by_metric.setdefault(m, []).append(r)
-        self._cache: dict[frozenset, list[CompiledRule]] = {}
-        self._timed = [r for r in self.rules if r.timed]
-        self._position = {r.index: pos for pos, r in enumerate(self.rules)}
+        self._cache: dict[frozenset, list[tuple[CompiledRule, tuple[str, ...]]]] = {}
+        self._timed = [r for r in self.rules if r.timed and not r.never]
+        # rules that read the clock (since_last) only change when time passes: evaluated by tick()
+        self._clock = {r.index for r in self.rules if r.uses_now}
 
     # -- RuleEngine --------------------------------------------------------------------------------
 
@@ -167,6 +181,9 @@ class Engine:
             b = bases.get(metric)
             if b is None:
                 continue
+            if not b.n:
+                rs.present.add(metric)
+                rs.version += 1
             b.line = line
             b.push(step, value, t)
             touched.add(metric)
@@ -180,6 +197,8 @@ class Engine:
             return []
         out: list[Alert] = []
         for r in self._timed:
+            if not rs.active[r.index] and not self._activate(rs, r):
+                continue
             step, line = self._where(rs, r.metrics)
             if step is None:
                 continue
@@ -188,12 +207,14 @@ class Engine:
 
     # -- evaluation --------------------------------------------------------------------------------
 
-    def _rules_for(self, touched: set[str]) -> list[CompiledRule]:
+    def _rules_for(self, touched: set[str]) -> list[tuple[CompiledRule, tuple[str, ...]]]:
+        """The rules to evaluate when these metrics changed, in order, each with its changed metrics."""
         key = frozenset(touched)
         rules = self._cache.get(key)
         if rules is None:
             idx = {r.index for m in touched for r in self._by_metric.get(m, ())}
-            rules = [r for r in self.rules if r.index in idx]
+            rules = [(r, tuple(sorted(r.metrics & key))) for r in self.rules
+                     if r.index in idx and not r.never and r.index not in self._clock]
             self._cache[key] = rules
         return rules
 
@@ -208,33 +229,40 @@ class Engine:
 
     def _evaluate(self, run: str, rs: RunState, touched: set[str], line: int, t: float, out: list[Alert]) -> None:
         bases = rs.bases
-        for r in self._rules_for(touched):
-            step = None
-            for m in r.metrics:
-                if m in touched:
-                    s = bases[m].step
-                    if step is None or s > step:
-                        step = s
-            if step is None:
+        active = rs.active
+        seen = rs.seen
+        for r, changed in self._rules_for(touched):
+            i = r.index
+            if not active[i] and not self._activate(rs, r):
                 continue
+            if r.rule.thin:
+                n = seen[i] = seen[i] + 1
+                if n > THIN_FULL and n % -(-n // THIN_FULL):
+                    continue
+            if len(changed) == 1:
+                step = bases[changed[0]].step
+            else:
+                step = max(bases[m].step for m in changed)
             self._eval_rule(run, rs, r, step, line, t, out)
+
+    @staticmethod
+    def _activate(rs: RunState, r: CompiledRule) -> bool:
+        """A rule starts being evaluated once the run has the metrics it needs (checked when one appears)."""
+        i = r.index
+        if rs.checked[i] == rs.version:
+            return False
+        rs.checked[i] = rs.version
+        if any(c <= rs.present for c in r.needs):
+            rs.active[i] = True
+        return rs.active[i]
 
     def _eval_rule(self, run: str, rs: RunState, r: CompiledRule, step: float, line: int, t: float,
                    out: list[Alert]) -> None:
         i = r.index
         rule = r.rule
-        if rule.warmup.amount:
-            first = rs.first_step[i]
-            if first != first:
-                rs.first_step[i] = first = step
-            rs.evals[i] += 1
-            if rule.warmup.unit == "steps":
-                if step - first < rule.warmup.amount:
-                    return
-            elif rs.evals[i] <= rule.warmup.amount:
-                return
-        st = rs.streams
-        v = r.cond(st, t)
+        if rule.warmup.amount and self._warming(rs, i, rule, step):
+            return
+        v = r.cond(rs.streams, t)
         if v is None:
             return  # missing data changes nothing
         cond = bool(v)
@@ -248,6 +276,16 @@ class Engine:
         if change == "firing":
             a.fired_step, a.fired_line = step, line
         out.append(self._alert(run, rs, r, change, step, line, t))
+
+    @staticmethod
+    def _warming(rs: RunState, i: int, rule: RuleDef, step: float) -> bool:
+        first = rs.first_step[i]
+        if first != first:
+            rs.first_step[i] = first = step
+        rs.evals[i] += 1
+        if rule.warmup.unit == "steps":
+            return step - first < rule.warmup.amount
+        return rs.evals[i] <= rule.warmup.amount
 
     def _alert(self, run: str, rs: RunState, r: CompiledRule, state: str, step: float, line: int,
                t: float) -> Alert:

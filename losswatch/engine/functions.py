@@ -31,7 +31,7 @@ def rises(metric: str) -> bool:
 
 
 def _finite(x: float) -> bool:
-    return x == x and x not in (math.inf, -math.inf)
+    return x - x == 0  # False for NaN and ±Inf
 
 
 class Stream:
@@ -97,7 +97,8 @@ class Elementwise(Stream):
     def push(self, step: float, x: float, t: float) -> None:
         self.value = self.f(x)
         self.step = step
-        self.emit(step, t)
+        if self.children:
+            self.emit(step, t)
 
     def get(self) -> float | None:
         return self.value
@@ -129,7 +130,8 @@ class First(Stream):
         if self.value is None:
             self.value = x
             self.step = step
-        self.emit(step, t)
+        if self.children:
+            self.emit(step, t)
 
     def get(self) -> float | None:
         return self.value
@@ -154,7 +156,8 @@ class Count(Stream):
             lo = step - self.n
             while self.steps and self.steps[0] <= lo:
                 self.steps.popleft()
-        self.emit(step, t)
+        if self.children:
+            self.emit(step, t)
 
     def get(self) -> float | None:
         return float(self.total if self.n is None else len(self.steps))
@@ -171,13 +174,14 @@ class Nonfinite(Stream):
         self.bad = 0
 
     def push(self, step: float, x: float, t: float) -> None:
-        b = not _finite(x)
+        b = x - x != 0
         if len(self.win) == self.win.maxlen and self.win[0]:
             self.bad -= 1
         self.win.append(b)
         self.bad += b
         self.step = step
-        self.emit(step, t)
+        if self.children:
+            self.emit(step, t)
 
     def get(self) -> float | None:
         return float(self.bad) if self.win else None
@@ -201,7 +205,7 @@ class Moments(Stream):
     def push(self, step: float, x: float, t: float) -> None:
         win = self.win
         win.append(x)
-        if _finite(x):
+        if x - x == 0:
             self.s += x
             self.ss += x * x
             self.k += 1
@@ -217,7 +221,8 @@ class Moments(Stream):
             self.s = math.fsum(fin)
             self.ss = math.fsum(v * v for v in fin)
         self.step = step
-        self.emit(step, t)
+        if self.children:
+            self.emit(step, t)
 
     def get(self) -> float | None:
         if len(self.win) < self.n or self.k == 0:
@@ -247,7 +252,7 @@ class Extreme(Stream):
     def push(self, step: float, x: float, t: float) -> None:
         self.i += 1
         self.step = step
-        if _finite(x):
+        if x - x == 0:
             if self.n is None:
                 b = self.best
                 if b is None or (x > b if self.is_max else x < b):
@@ -264,7 +269,8 @@ class Extreme(Stream):
         if self.n is not None:
             while self.dq and self.dq[0][0] <= self.i - self.n:
                 self.dq.popleft()
-        self.emit(step, t)
+        if self.children:
+            self.emit(step, t)
 
     def get(self) -> float | None:
         if self.n is None:
@@ -287,12 +293,13 @@ class Best(Stream):
 
     def push(self, step: float, x: float, t: float) -> None:
         self.step = step
-        if _finite(x):
+        if x - x == 0:
             b = self.best
             if b is None or (x > b if self.rising else x < b):
                 self.best = x
                 self.best_step = step
-        self.emit(step, t)
+        if self.children:
+            self.emit(step, t)
 
     def get(self) -> float | None:
         if self.want_step:
@@ -354,10 +361,12 @@ class Ordered(Stream):
     """median / mad / zscore over the last n finite points, kept sorted (bisect insert/remove).
 
     `zscore` compares the newest point with the n points before it: (x - median) / (1.4826 MAD),
-    with a floor on the MAD so that a perfectly flat window does not divide by zero.
+    with a floor on the MAD so that a perfectly flat window does not divide by zero. The newest
+    point waits in `pending` until the next push (or a median/mad read), so a z-score is only
+    computed when a rule asks for it.
     """
 
-    __slots__ = ("n", "kind", "win", "sorted", "x", "z")
+    __slots__ = ("n", "kind", "win", "sorted", "pending", "has_pending", "z", "z_ok")
 
     def __init__(self, rising: bool, n: int, kind: str) -> None:
         super().__init__(rising)
@@ -365,36 +374,49 @@ class Ordered(Stream):
         self.kind = kind
         self.win: deque[float] = deque()
         self.sorted: list[float] = []
-        self.x = math.nan
+        self.pending = math.nan
+        self.has_pending = False
         self.z: float | None = None
+        self.z_ok = False
 
-    def push(self, step: float, x: float, t: float) -> None:
-        self.step = step
-        if self.kind == "zscore":
-            self.x = x
-            self.z = None  # computed lazily against the window before x
-        if _finite(x):
-            if self.kind == "zscore":
-                self.z = self._zscore(x) if len(self.win) >= self.n else None
+    def _flush(self) -> None:
+        x = self.pending
+        self.has_pending = False
+        if x - x == 0:  # finite
             self.win.append(x)
             insort(self.sorted, x)
             if len(self.win) > self.n:
-                old = self.win.popleft()
-                del self.sorted[bisect_left(self.sorted, old)]
-        elif self.kind == "zscore" and len(self.win) >= self.n:
-            self.z = math.nan
-        self.emit(step, t)
+                del self.sorted[bisect_left(self.sorted, self.win.popleft())]
 
-    def _zscore(self, x: float) -> float:
+    def push(self, step: float, x: float, t: float) -> None:
+        self.step = step
+        if self.has_pending:
+            self._flush()
+        self.pending = x
+        self.has_pending = True
+        self.z_ok = False
+        if self.children:
+            self.emit(step, t)
+
+    def _zscore(self, x: float) -> float | None:
+        if len(self.win) < self.n:
+            return None
+        if x - x != 0:
+            return math.nan
         a = self.sorted
         med = sorted_median(a)
         mad = sorted_mad(a, med)
         floor = 1e-6 * abs(med) + 1e-12
-        return (x - med) / (1.4826 * max(mad, floor))
+        return (x - med) / (1.4826 * (mad if mad > floor else floor))
 
     def get(self) -> float | None:
         if self.kind == "zscore":
+            if not self.z_ok:
+                self.z = self._zscore(self.pending) if self.has_pending else None
+                self.z_ok = True
             return self.z
+        if self.has_pending:
+            self._flush()
         if len(self.win) < self.n:
             return None
         med = sorted_median(self.sorted)
@@ -442,7 +464,7 @@ class Ema(Stream):
 
     def push(self, step: float, x: float, t: float) -> None:
         self.step = step
-        if _finite(x):
+        if x - x == 0:
             if self.value is None:
                 self.value = x
             else:
@@ -452,7 +474,8 @@ class Ema(Stream):
                 a = 1.0 - math.exp(-d / self.n)
                 self.value += a * (x - self.value)
             self.last_step = step
-        self.emit(step, t)
+        if self.children:
+            self.emit(step, t)
 
     def get(self) -> float | None:
         return self.value
@@ -478,7 +501,7 @@ class Slope(Stream):
 
     def push(self, step: float, x: float, t: float) -> None:
         self.step = step
-        if _finite(x):
+        if x - x == 0:
             self.new.append((step, x))
             insort(self.new_sorted, x)
             self.new_steps += step
@@ -493,7 +516,8 @@ class Slope(Stream):
                     s, v = self.old.popleft()
                     del self.old_sorted[bisect_left(self.old_sorted, v)]
                     self.old_steps -= s
-        self.emit(step, t)
+        if self.children:
+            self.emit(step, t)
 
     def get(self) -> float | None:
         if len(self.old) < self.half:
@@ -507,15 +531,19 @@ class Slope(Stream):
 class RelImprovement(Stream):
     """How much the best of the last n points beats the best before them, relative to that best.
 
+    With `frac`, the window grows to that fraction of all points seen (max(n, frac·count)), so a
+    slow curve of a million steps is judged over a tenth of its length, not over the last n points.
+
     Positive = improved (down for losses, up for rising metrics); 0 or less = no new best within
     the window: a plateau. The torch ReduceLROnPlateau 'rel' criterion, made streaming.
     """
 
-    __slots__ = ("n", "win", "dq", "i", "old_best")
+    __slots__ = ("n", "frac", "win", "dq", "i", "old_best")
 
-    def __init__(self, rising: bool, n: int) -> None:
+    def __init__(self, rising: bool, n: int, frac: float = 0.0) -> None:
         super().__init__(rising)
         self.n = int(n)
+        self.frac = frac
         self.win: deque[float] = deque()
         self.dq: deque[tuple[int, float]] = deque()  # monotonic: best of window at dq[0]
         self.i = 0
@@ -526,7 +554,7 @@ class RelImprovement(Stream):
         self.i += 1
         win = self.win
         win.append(x)
-        if _finite(x):
+        if x - x == 0:
             dq = self.dq
             if self.rising:
                 while dq and dq[-1][1] <= x:
@@ -535,15 +563,17 @@ class RelImprovement(Stream):
                 while dq and dq[-1][1] >= x:
                     dq.pop()
             dq.append((self.i, x))
-        if len(win) > self.n:
+        size = self.n if not self.frac else max(self.n, int(self.frac * self.i))
+        if len(win) > size:
             old = win.popleft()
-            if _finite(old):
+            if old - old == 0:
                 b = self.old_best
                 if b is None or (old > b if self.rising else old < b):
                     self.old_best = old
-            while self.dq and self.dq[0][0] <= self.i - self.n:
+            while self.dq and self.dq[0][0] <= self.i - size:
                 self.dq.popleft()
-        self.emit(step, t)
+        if self.children:
+            self.emit(step, t)
 
     def get(self) -> float | None:
         b = self.old_best
@@ -571,7 +601,7 @@ class Rebound(Stream):
 
     def push(self, step: float, x: float, t: float) -> None:
         self.step = step
-        if _finite(x):
+        if x - x == 0:
             if self.peak is None or x >= self.peak:
                 self.peak = x
                 self.low = x
@@ -579,7 +609,8 @@ class Rebound(Stream):
                 self.low = x
             low = self.low
             self.value = x / low if low and low > 0 else 1.0
-        self.emit(step, t)
+        if self.children:
+            self.emit(step, t)
 
     def get(self) -> float | None:
         return self.value
@@ -607,7 +638,8 @@ class Interval(Stream):
                 if len(self.win) > self.n:
                     del self.sorted[bisect_left(self.sorted, self.win.popleft())]
             self.last_t = t
-        self.emit(step, t)
+        if self.children:
+            self.emit(step, t)
 
     def get(self) -> float | None:
         if not self.sorted:
@@ -622,7 +654,8 @@ class StepOf(Stream):
 
     def push(self, step: float, x: float, t: float) -> None:
         self.step = step
-        self.emit(step, t)
+        if self.children:
+            self.emit(step, t)
 
     def get(self) -> float | None:
         return None if self.step != self.step else self.step
@@ -635,7 +668,8 @@ CLASS_COUNTS = (
     list(range(2, 21)) + [21, 80, 81, 91, 100, 200, 365, 1000, 1001, 21841, 32000, 32768, 50257, 50304,
                           65536, 100277, 128256, 151936, 256000]
 )
-_LN_CLASSES = [(math.log(c), c) for c in CLASS_COUNTS]
+_LN_CLASSES = sorted((math.log(c), c) for c in CLASS_COUNTS)
+_LN_KEYS = [v for v, _ in _LN_CLASSES]
 
 # Saturation floors: -ln(FLT_MIN) (Caffe), Keras' -ln(1e-7) and torch BCELoss' 100 times the
 # fraction wrong (j/C for small C), and a couple of multiples of 87.3365 (multi-output nets).
@@ -652,11 +686,14 @@ def chance_classes(x: float, tol: float) -> float:
     """C when x is within relative `tol` of ln C for a known class count C, else 0."""
     if not _finite(x) or x <= 0:
         return 0.0
+    i = bisect_left(_LN_KEYS, x)
     best, best_c = tol, 0
-    for lnc, c in _LN_CLASSES:
-        d = abs(x - lnc) / lnc
-        if d <= best:
-            best, best_c = d, c
+    for j in (i - 1, i):
+        if 0 <= j < len(_LN_CLASSES):
+            lnc, c = _LN_CLASSES[j]
+            d = abs(x - lnc) / lnc
+            if d <= best:
+                best, best_c = d, c
     return float(best_c)
 
 

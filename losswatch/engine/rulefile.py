@@ -22,7 +22,7 @@ from losswatch.model import SEVERITIES
 
 RULE_KEYS = {
     "id", "when", "value", "for", "keep_firing_for", "severity", "actions", "inhibited_by", "summary",
-    "advice", "vars", "warmup", "fields", "description", "on",
+    "advice", "vars", "warmup", "fields", "description", "on", "thin",
 }
 TOP_KEYS = {"version", "rules", "vars", "defaults", "actions", "formats", "description"}
 DEFAULT_KEYS = {"for", "keep_firing_for", "severity", "warmup", "actions", "inhibited_by"}
@@ -78,6 +78,7 @@ class RuleDef:
     value_text: str = ""
     vars: dict[str, float] = field(default_factory=dict)
     on: list[str] = field(default_factory=list)  # evaluate only when these metrics change
+    thin: bool = False  # evaluate every point for the first THIN_FULL, then every ceil(n / THIN_FULL)-th
     fields: dict[str, Node] = field(default_factory=dict)
     field_texts: dict[str, str] = field(default_factory=dict)
     wheres: dict[str, Where] = field(default_factory=dict)  # per key, for later errors
@@ -279,6 +280,10 @@ def parse_rule(obj: Any, where: Where, defaults: dict[str, Any], file_vars: dict
     rule.inhibited_by = _strings(merged.get("inhibited_by"), w("inhibited_by"), "inhibited_by", ID_RE, "rule ids")
     rule.on = _strings(obj.get("on"), w("on"), "on", re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*$"),
                        "metric names")
+    if "thin" in obj:
+        if not isinstance(obj["thin"], bool):
+            raise vw["thin"].error(f"`thin` must be true or false, got {obj['thin']!r}")
+        rule.thin = obj["thin"]
     if "value" in obj:
         rule.value = _expr(obj["value"], vw["value"], "value")
         rule.value_text = str(obj["value"])
