@@ -437,6 +437,8 @@ class Quantile(Ordered):
         self.q = q
 
     def get(self) -> float | None:
+        if self.has_pending:
+            self._flush()
         a = self.sorted
         if len(self.win) < self.n:
             return None
