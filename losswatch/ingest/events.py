@@ -25,28 +25,48 @@ EVENT_PATTERNS: list[tuple[str, str]] = [
     ("event.killed", r"CANCELLED AT|\bKilled\b$|Segmentation fault"),
 ]
 
-# Substrings one of which every pattern above contains: a block with none of them has no event, and
-# `in` (a fast substring search in C) rejects it far faster than the combined regex would.
-_HINTS = ("emory", "OOM", "Traceback", "verflow", "VERFLOW", "oss scale", "inf or nan", "Skipping step",
-          "NCCL", "nccl", "Watchdog", "CANCELLED", "Killed", "Segmentation")
+# Substrings one of which every pattern above contains (tests check it). Blocks are searched for
+# them with `str.find` (fast, in C); only the lines holding one are matched against the patterns,
+# so a block without events costs a few substring scans, and a common word costs little.
+_HINTS = ("of memory", "OutOfMemory", "RESOURCE_EXHAUSTED", "OOM when", "MemoryAllocation", "Traceback",
+          "overflow", "OVERFLOW", "oss scale", "inf or nan", "NCCL", "ncclInternal", "Watchdog caught",
+          "CANCELLED AT", "Killed", "Segmentation fault")
 _COMBINED = re.compile("|".join(f"(?P<g{i}>{p})" for i, (_, p) in enumerate(EVENT_PATTERNS)), re.MULTILINE)
 _METRICS = [m for m, _ in EVENT_PATTERNS]
 
 
+def _candidate_lines(block: str) -> list[int]:
+    """Start offsets of the lines holding a hint, in order."""
+    starts: set[int] = set()
+    for h in _HINTS:
+        i = block.find(h)
+        while i >= 0:
+            start = block.rfind("\n", 0, i) + 1
+            starts.add(start)
+            end = block.find("\n", i)
+            if end < 0:
+                break
+            i = block.find(h, end)
+    return sorted(starts)
+
+
 def scan_events(block: str, first_line: int) -> list[tuple[int, str]]:
     """(line_no, metric) for each event in a block of logical lines, in line order."""
-    if not any(h in block for h in _HINTS):
+    starts = _candidate_lines(block)
+    if not starts:
         return []
     found: list[tuple[int, str]] = []
-    last_pos = 0
     line_no = first_line
-    seen: set[tuple[int, str]] = set()
-    for m in _COMBINED.finditer(block):
-        line_no += block.count("\n", last_pos, m.start())
-        last_pos = m.start()
-        metric = _METRICS[int(m.lastgroup[1:])]
-        key = (line_no, metric)
-        if key not in seen:
-            seen.add(key)
-            found.append(key)
+    last = 0
+    for start in starts:
+        line_no += block.count("\n", last, start)
+        last = start
+        end = block.find("\n", start)
+        line = block[start:] if end < 0 else block[start:end]
+        seen: set[str] = set()
+        for m in _COMBINED.finditer(line):
+            metric = _METRICS[int(m.lastgroup[1:])]
+            if metric not in seen:
+                seen.add(metric)
+                found.append((line_no, metric))
     return found
