@@ -198,3 +198,18 @@ def test_rel_improvement_memory_is_bounded_and_close_to_exact():
     size = int(0.25 * len(xs))
     old, win = min(xs[:-size]), min(xs[-size:])
     assert r.get() == pytest.approx((old - win) / old, rel=0.02)
+
+
+def test_slope_and_rise_use_a_partial_window_while_filling():
+    s = F.Slope(False, 50)
+    for i in range(3):
+        s.push(i, 1.0 + i, 0)
+    assert s.get() is None and s.rise() is None
+    for i in range(3, 10):
+        s.push(i, 1.0 + i, 0)
+    assert s.get() == pytest.approx(1.0)
+    assert s.rise() == pytest.approx(5.0)  # medians of 1..5 and 6..10
+    for i in range(10, 200):
+        s.push(i, 1.0 + i, 0)
+    assert len(s.old) + len(s.new) == 50
+    assert s.get() == pytest.approx(1.0) and s.rise() == pytest.approx(25.0)

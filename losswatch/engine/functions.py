@@ -508,16 +508,17 @@ class Ema(Stream):
 
 
 class Slope(Stream):
-    """Robust slope over the last n points: (median of the newer half − median of the older half)
-    divided by the step distance between the halves' mean steps. O(log n) per point, and one
-    outlier cannot tilt it (unlike least squares)."""
+    """Robust slope over the last n points (all of them while there are fewer, at least 4):
+    (median of the newer half − median of the older half) over the step distance between the halves'
+    mean steps. O(log n) per point, and one outlier cannot tilt it (unlike least squares).
+    `rise(x, n)` reads the same window: the median change from the older half to the newer half.
+    """
 
-    __slots__ = ("n", "half", "new", "old", "new_sorted", "old_sorted", "new_steps", "old_steps")
+    __slots__ = ("n", "new", "old", "new_sorted", "old_sorted", "new_steps", "old_steps")
 
     def __init__(self, rising: bool, n: int) -> None:
         super().__init__(rising)
         self.n = max(4, int(n))
-        self.half = self.n // 2
         self.new: deque[tuple[float, float]] = deque()
         self.old: deque[tuple[float, float]] = deque()
         self.new_sorted: list[float] = []
@@ -528,30 +529,55 @@ class Slope(Stream):
     def push(self, step: float, x: float, t: float) -> None:
         self.step = step
         if x - x == 0:
-            self.new.append((step, x))
+            new, old = self.new, self.old
+            new.append((step, x))
             insort(self.new_sorted, x)
             self.new_steps += step
-            if len(self.new) > self.n - self.half:
-                s, v = self.new.popleft()
+            if len(new) + len(old) > self.n:
+                s, v = old.popleft()
+                del self.old_sorted[bisect_left(self.old_sorted, v)]
+                self.old_steps -= s
+            while len(old) < (len(new) + len(old)) // 2:
+                s, v = new.popleft()
                 del self.new_sorted[bisect_left(self.new_sorted, v)]
                 self.new_steps -= s
-                self.old.append((s, v))
+                old.append((s, v))
                 insort(self.old_sorted, v)
                 self.old_steps += s
-                if len(self.old) > self.half:
-                    s, v = self.old.popleft()
-                    del self.old_sorted[bisect_left(self.old_sorted, v)]
-                    self.old_steps -= s
         if self.children:
             self.emit(step, t)
 
+    def rise(self) -> float | None:
+        if len(self.old) < 2:
+            return None
+        return sorted_median(self.new_sorted) - sorted_median(self.old_sorted)
+
     def get(self) -> float | None:
-        if len(self.old) < self.half:
+        r = self.rise()
+        if r is None:
             return None
         ds = self.new_steps / len(self.new) - self.old_steps / len(self.old)
         if not ds > 0:
             return None
-        return (sorted_median(self.new_sorted) - sorted_median(self.old_sorted)) / ds
+        return r / ds
+
+
+class RiseView(Stream):
+    """rise(x, n) read from the window of slope(x, n)."""
+
+    __slots__ = ("source",)
+
+    def __init__(self, rising: bool) -> None:
+        super().__init__(rising)
+        self.source: Slope | None = None
+
+    def push(self, step: float, x: float, t: float) -> None:
+        self.step = step
+        if self.children:
+            self.emit(step, t)
+
+    def get(self) -> float | None:
+        return None if self.source is None else self.source.rise()
 
 
 class RelImprovement(Stream):
