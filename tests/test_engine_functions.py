@@ -158,6 +158,8 @@ def test_rebound_ignores_warmup_and_sees_a_rise_after_decay():
     assert r.get() == pytest.approx(1.0)
     r.push(300, 5e-4, 0)
     assert r.get() > 2
+    r.push(301, 3e-2, 0)  # far above the old peak: still a rise after decay
+    assert r.get() > 100
 
 
 def test_magic_values():
@@ -182,3 +184,32 @@ def test_falling_metrics(name):
                                   "val_srcc", "coco.bbox_map"])
 def test_rising_metrics(name):
     assert F.rises(name)
+
+
+def test_rel_improvement_memory_is_bounded_and_close_to_exact():
+    rng = random.Random(3)
+    r = F.RelImprovement(False, 60, 0.25)
+    xs = []
+    for i in range(200_000):
+        x = 5 * math.exp(-i / 50_000) + rng.gauss(0, 0.05)
+        xs.append(x)
+        r.push(i, x, 0)
+    assert len(r.blocks) < 600
+    size = int(0.25 * len(xs))
+    old, win = min(xs[:-size]), min(xs[-size:])
+    assert r.get() == pytest.approx((old - win) / old, rel=0.02)
+
+
+def test_slope_and_rise_use_a_partial_window_while_filling():
+    s = F.Slope(False, 50)
+    for i in range(3):
+        s.push(i, 1.0 + i, 0)
+    assert s.get() is None and s.rise() is None
+    for i in range(3, 10):
+        s.push(i, 1.0 + i, 0)
+    assert s.get() == pytest.approx(1.0)
+    assert s.rise() == pytest.approx(5.0)  # medians of 1..5 and 6..10
+    for i in range(10, 200):
+        s.push(i, 1.0 + i, 0)
+    assert len(s.old) + len(s.new) == 50
+    assert s.get() == pytest.approx(1.0) and s.rise() == pytest.approx(25.0)

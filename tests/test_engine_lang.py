@@ -174,3 +174,12 @@ def test_audit_hook_would_see_code_execution():
     finally:
         _guard.on = False
     assert "exec" in _seen
+
+
+def test_metric_direction_reaches_the_functions():
+    """acc/mAP should rise: their best is the maximum, and a rising curve is an improvement."""
+    assert _eval("best(val_acc)", {"val_acc": [0.1, 0.9, 0.5]}) == 0.9
+    assert _eval("best(val_loss)", {"val_loss": [0.9, 0.1, 0.5]}) == 0.1
+    assert _eval("best(median(metrics.map50_95, 1))", {"metrics.map50_95": [0.1, 0.3, 0.2]}) == 0.3
+    assert _eval("rel_improvement(val_acc, 2) > 0", {"val_acc": [0.5, 0.6, 0.7, 0.8]}) is True
+    assert _eval("rel_improvement(val_loss, 2) > 0", {"val_loss": [0.5, 0.6, 0.7, 0.8]}) is False

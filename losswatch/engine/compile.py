@@ -27,6 +27,7 @@ class StreamSpec:
     source: int | None  # input stream index; None for a base metric
     metric: str  # the base metric this stream derives from
     rising: bool
+    view_of: int | None = None  # reads another stream's state (mad over median's window)
 
 
 @dataclass
@@ -105,7 +106,10 @@ def _series_functions():
         "ema": (1, 1, lambda name, col, n: _bind(F.Ema, _pos(name, col, n)),
                 "ema(x, n): exponential moving average with a time constant of n steps"),
         "slope": (1, 1, lambda name, col, n: _bind(F.Slope, _w(name, col, n, 4)),
-                  "slope(x, n): robust per-step slope over the last n points"),
+                  "slope(x, n): robust per-step slope over the last n points (all while fewer, ≥ 4)"),
+        "rise": (1, 1, lambda name, col, n: _bind(F.Slope, _w(name, col, n, 4)),
+                 "rise(x, n): robust change over the last n points: median of the newer half − median "
+                 "of the older half"),
         "rel_improvement": (1, 2, _rel_improvement,
                             "rel_improvement(x, n[, frac]): relative gain of the best of the last "
                             "max(n, frac·count) points over the best before them (direction-aware)"),
@@ -293,6 +297,27 @@ class Compiler:
             if factory is None:  # last(x) is x itself
                 return src
             spec = self.specs[src.stream]
+            if name == "rise":  # shares the window of slope(x, n)
+                sl = self._stream(f"slope({spec.key},{const_args[0]!r})", factory, src.stream, spec.metric,
+                                  spec.rising)
+                i = self._stream(f"rise({spec.key},{const_args[0]!r})", F.RiseView, src.stream, spec.metric,
+                                 spec.rising)
+                self.specs[i].view_of = sl
+                return Compiled("series", stream=i, metrics=set(src.metrics))
+            if name == "best_step":  # shares the Best stream of best(x)
+                best = self._stream(f"best({spec.key})", _bind(F.Best, False), src.stream, spec.metric,
+                                    spec.rising)
+                i = self._stream(f"best_step({spec.key})", F.BestStepView, src.stream, spec.metric, spec.rising)
+                self.specs[i].view_of = best
+                return Compiled("series", stream=i, metrics=set(src.metrics))
+            if name == "mad":  # shares the sorted window of median(x, n)
+                med = self._stream(f"median({spec.key},{const_args[0]!r})",
+                                   _bind(F.Ordered, _w(name, node.col, const_args[0]), "median"),
+                                   src.stream, spec.metric, spec.rising)
+                i = self._stream(f"mad({spec.key},{const_args[0]!r})", F.MadView, src.stream, spec.metric,
+                                 spec.rising)
+                self.specs[i].view_of = med
+                return Compiled("series", stream=i, metrics=set(src.metrics))
             key = f"{name}({spec.key}{''.join(',' + repr(c) for c in const_args)})"
             i = self._stream(key, factory, src.stream, spec.metric, spec.rising)
             return Compiled("series", stream=i, metrics=set(src.metrics))
