@@ -3,8 +3,10 @@
 Three kinds of value: a constant (folded at load time), a series (a `Stream` per run, shared by every
 rule that names the same thing, e.g. `ema(loss, 50)`), and a scalar computed at evaluation time.
 A series read as a scalar is its latest value. Values may be missing (None: a metric the run does
-not have, a window not full yet); missing propagates, and and/or use three-valued logic so that
-`nonfinite(loss) > 0 or nonfinite(val_loss) > 0` still works for a run without validation.
+not have, a window not full yet); missing propagates through arithmetic and comparisons, `and` is
+false as soon as one side is false (else missing if a side is missing), and `or` ignores a missing
+side, so that `nonfinite(loss) > 0 or nonfinite(val_loss) > 0` fires and resolves for a run
+without validation.
 """
 
 from __future__ import annotations
@@ -229,16 +231,16 @@ class Compiler:
                 return None if x is None else True
             return self._derived(a, f_and, b)
         if op == "or":
-            def f_or(st, now):
+            def f_or(st, now):  # a missing side is ignored: only "all sides missing" is missing
                 x = fa(st, now)
                 if x is not None and x:
                     return True
                 y = fb(st, now)
                 if y is None:
-                    return None
+                    return None if x is None else False
                 if y:
                     return True
-                return None if x is None else False
+                return False
             return self._derived(a, f_or, b)
         g = _BINOPS[op]
         if b.kind == "const":  # the common `series > constant`: one call less per evaluation
