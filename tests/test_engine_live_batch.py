@@ -46,7 +46,7 @@ def chunked(path: Path, rng: random.Random) -> list[tuple]:
     data = path.read_bytes()
     pos, t = 0, 1_000_000.0
     while pos < len(data):
-        n = max(1, int(2 ** rng.uniform(0, 13)))
+        n = max(1, int(2 ** rng.uniform(2, 14)))
         m.feed(run, data[pos:pos + n], wall_time=t)
         pos += n
         t += rng.uniform(0, 5)
