@@ -307,13 +307,12 @@ class Best(Stream):
         return self.best
 
 
-def _kth_two(lo_list, hi_list, med: float, h: int, n: int, k: int) -> float:
+def _kth_two(a: list[float], med: float, h: int, n: int, k: int) -> float:
     """k-th smallest (0-based) |a[i] - med| of a sorted list `a` of length n, split at h.
 
     Left distances med - a[h-1-i] and right distances a[h+j] - med are each increasing, so this is
     the k-th smallest of the union of two sorted sequences, found by binary search on the split.
     """
-    a = lo_list
     p, q = h, n - h
 
     def L(i: int) -> float:
@@ -353,8 +352,8 @@ def sorted_mad(a: list[float], med: float) -> float:
     n = len(a)
     h = n // 2
     if n % 2:
-        return _kth_two(a, a, med, h, n, n // 2)
-    return 0.5 * (_kth_two(a, a, med, h, n, n // 2 - 1) + _kth_two(a, a, med, h, n, n // 2))
+        return _kth_two(a, med, h, n, n // 2)
+    return 0.5 * (_kth_two(a, med, h, n, n // 2 - 1) + _kth_two(a, med, h, n, n // 2))
 
 
 class Ordered(Stream):
