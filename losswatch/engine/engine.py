@@ -233,8 +233,9 @@ class Engine:
         bases = rs.bases
         active = rs.active
         seen = rs.seen
+        checked, version = rs.checked, rs.version
         for r, i, thin, changed in self._rules_for(touched):
-            if not active[i] and not self._activate(rs, r):
+            if not active[i] and (checked[i] == version or not self._activate(rs, r)):
                 continue
             if thin:
                 n = seen[i] = seen[i] + 1
