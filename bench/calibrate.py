@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from losswatch.engine import build_engine  # noqa: E402
-from losswatch.events import AlertChanged  # noqa: E402
+from losswatch.events import AlertChanged, SamplesAdded  # noqa: E402
 from losswatch.model import severity_rank  # noqa: E402
 from losswatch.monitor import Monitor  # noqa: E402
 
@@ -87,6 +87,8 @@ def replay(path: Path, silence_s: float) -> tuple[dict[str, tuple[float, int, st
             fired[ev.alert.rule] = (ev.alert.step, ev.alert.line, ev.alert.severity)
 
     monitor.subscribe(on_event)
+    last_data = [0.0]  # wall time of the last block that carried samples: silence counts from there
+    monitor.subscribe(lambda ev: last_data.__setitem__(0, ev.batch.wall_time) if isinstance(ev, SamplesAdded) else None)
     run = monitor.add_run(str(path))
     t = 1_000_000.0
     with open(path, "rb") as f:
@@ -95,7 +97,7 @@ def replay(path: Path, silence_s: float) -> tuple[dict[str, tuple[float, int, st
         monitor.feed(run, b"".join(lines[i:i + BLOCK]), wall_time=t)
         t += 10.0 * BLOCK
     monitor.finish(run, wall_time=t)
-    monitor.tick(t + silence_s)
+    monitor.tick(last_data[0] + silence_s)
     return fired, run.format_name or "?"
 
 
