@@ -127,7 +127,7 @@ SCALAR_HELP = {
     "log": "log(x): same as ln",
     "exp": "exp(x): e to the x",
     "abs": "abs(x): absolute value",
-    "near": "near(x, c, tol): whether x is within relative tol of c",
+    "near": "near(x, c, tol): whether x is within relative tol of c (c may be an expression)",
     "chance_classes": "chance_classes(x, tol): C when x is within relative tol of ln C, else 0",
     "saturation": "saturation(x, tol): the saturation constant (87.3365, 16.118·k, 100·k, 0) x sits at",
     "since_last": "since_last(metric): seconds since the metric's last sample",
@@ -329,24 +329,34 @@ class Compiler:
                 return Compiled("series", stream=i, metrics=set(src.metrics))
             f = self.scalar(src)
             return self._derived(src, lambda st, now: None if (x := f(st, now)) is None else g(x))
-        if name in ("near", "chance_classes", "saturation"):
-            want = 3 if name == "near" else 2
-            if len(args) != want:
+        if name == "near":
+            if len(args) != 3:
+                raise ExprError(f"wrong number of arguments: {SCALAR_HELP[name]}", node.col)
+            x, c = self.compile(args[0], consts), self.compile(args[1], consts)
+            t = self.compile(args[2], consts)
+            if t.kind != "const" or not (t.const >= 0 and math.isfinite(t.const)):
+                raise ExprError(f"near: the tolerance must be a number ≥ 0; {SCALAR_HELP[name]}", args[2].col)
+            tol = t.const
+            fx, fc = self.scalar(x), self.scalar(c)
+
+            def near_(st, now):
+                v = fx(st, now)
+                if v is None:
+                    return None
+                c0 = fc(st, now)
+                if c0 is None:
+                    return None
+                return abs(v - c0) <= tol * abs(c0) if c0 != 0 else v == 0
+            return self._derived(x, near_, c)
+        if name in ("chance_classes", "saturation"):
+            if len(args) != 2:
                 raise ExprError(f"wrong number of arguments: {SCALAR_HELP[name]}", node.col)
             x = self.compile(args[0], consts)
-            rest = []
-            for a in args[1:]:
-                c = self.compile(a, consts)
-                if c.kind != "const":
-                    raise ExprError(f"{name}: expected a number here; {SCALAR_HELP[name]}", a.col)
-                rest.append(c.const)
+            t = self.compile(args[1], consts)
+            if t.kind != "const":
+                raise ExprError(f"{name}: expected a number here; {SCALAR_HELP[name]}", args[1].col)
+            tol = _pos(name, args[1].col, t.const)
             fx = self.scalar(x)
-            if name == "near":
-                c0, tol = rest
-                tol = _pos(name, args[2].col, tol) if tol != 0 else 0.0
-                return self._derived(x, lambda st, now: None if (v := fx(st, now)) is None
-                                     else abs(v - c0) <= tol * abs(c0) if c0 != 0 else v == 0)
-            tol = _pos(name, args[1].col, rest[0])
             g2 = F.chance_classes if name == "chance_classes" else F.saturation
             return self._derived(x, lambda st, now: None if (v := fx(st, now)) is None else g2(v, tol))
         if name == "since_last":

@@ -356,8 +356,14 @@ def sorted_mad(a: list[float], med: float) -> float:
     return 0.5 * (_kth_two(a, med, h, n, n // 2 - 1) + _kth_two(a, med, h, n, n // 2))
 
 
+ZSCORE_MIN = 20  # a z-score needs this many points of history (or n when n is smaller)
+
+
 class Ordered(Stream):
     """median / mad / zscore over the last n finite points, kept sorted (bisect insert/remove).
+
+    median and mad use the points there are while fewer than n have been seen (a 30-epoch log still
+    gets a smoothed curve); a z-score needs min(n, 20) points of history.
 
     `zscore` compares the newest point with the n points before it: (x - median) / (1.4826 MAD),
     with a floor on the MAD so that a perfectly flat window does not divide by zero. The newest
@@ -404,7 +410,7 @@ class Ordered(Stream):
             self.emit(step, t)
 
     def _zscore(self, x: float) -> float | None:
-        if len(self.win) < self.n:
+        if len(self.win) < min(self.n, ZSCORE_MIN):
             return None
         if x - x != 0:
             return math.nan
@@ -422,7 +428,7 @@ class Ordered(Stream):
             return self.z
         if self.has_pending:
             self._flush()
-        if len(self.win) < self.n:
+        if not self.win:
             return None
         med = sorted_median(self.sorted)
         if self.kind == "median":
@@ -743,8 +749,10 @@ class StepOf(Stream):
 # --- magic loss values -------------------------------------------------------------------------
 
 # Class counts whose ln C a stuck cross-entropy loss sits at: small C, common datasets, LM vocabularies.
+# 11-20 are left out on purpose: their logs are within 5% of each other, so every loss between 2.3
+# and 3.0 (a detection loss plateau, say) would be "near ln C" for one of them.
 CLASS_COUNTS = (
-    list(range(2, 21)) + [21, 80, 81, 91, 100, 200, 365, 1000, 1001, 21841, 32000, 32768, 50257, 50304,
+    list(range(2, 11)) + [21, 80, 81, 91, 100, 200, 365, 1000, 1001, 21841, 32000, 32768, 50257, 50304,
                           65536, 100277, 128256, 151936, 256000]
 )
 _LN_CLASSES = sorted((math.log(c), c) for c in CLASS_COUNTS)
@@ -759,6 +767,11 @@ SATURATION = sorted(
     | {round(_KERAS * j / c, 6) for c in range(1, 11) for j in range(1, c + 1)}
     | {round(100.0 * j / c, 6) for c in range(1, 11) for j in range(1, c + 1)}
 )
+
+
+# -ln(1e-7) = 7 ln 10, so 16.118/7 is exactly ln 10: a constant that is also ln C means "stuck at
+# chance", not "saturated"; those are left to chance_classes.
+SATURATION = [c for c in SATURATION if c == 0 or all(abs(c - lnc) > 1e-3 * lnc for lnc, _ in _LN_CLASSES)]
 
 
 def chance_classes(x: float, tol: float) -> float:
