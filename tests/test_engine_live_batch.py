@@ -24,6 +24,7 @@ from losswatch.monitor import Monitor
 ROOT = Path(__file__).resolve().parent.parent
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 CALIBRATION = Path(__file__).resolve().parent / "fixtures" / "calibration"
+FRAMEWORKS = Path(__file__).resolve().parent / "fixtures" / "frameworks"
 
 
 def _alerts(monitor: Monitor) -> list:
@@ -57,6 +58,9 @@ def chunked(path: Path, rng: random.Random) -> list[tuple]:
 def _logs(corpus_dir: Path | None) -> list[Path]:
     # the smaller synthetic runs (the big ones only repeat the same shapes) and every corpus log
     logs = sorted(p for p in CALIBRATION.glob("*.log") if p.stat().st_size < 80_000) if CALIBRATION.is_dir() else []
+    if FRAMEWORKS.is_dir():  # real CPU framework runs (Keras, Lightning, HF, torch), when present
+        logs += sorted(p for p in FRAMEWORKS.iterdir() if p.suffix in (".log", ".csv", ".json")
+                       and not p.name.endswith(".truth.json") and p.stat().st_size < 200_000)
     if corpus_dir is not None:
         logs += sorted(corpus_dir.rglob("*.log"))
     return logs
