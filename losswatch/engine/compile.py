@@ -77,7 +77,10 @@ def _series_functions():
 
     def extreme(is_max):
         def b(name, col, n=None):
-            return _bind(F.Extreme, None if n is None else _w(name, col, n, 1), is_max)
+            w = None if n is None else _w(name, col, n, 1)
+            if w is not None and w <= 8:
+                return _bind(F.SmallExtreme, w, is_max)
+            return _bind(F.Extreme, w, is_max)
         return b
 
     def count(name, col, n=None):
@@ -115,6 +118,8 @@ def _series_functions():
         "interval": (1, 1, lambda name, col, n: _bind(F.Interval, _w(name, col, n)),
                      "interval(x, n): median seconds between the last n points"),
         "step": (0, 0, lambda name, col: F.StepOf, "step(x): step of the latest point"),
+        "lag": (1, 1, lambda name, col, k: _bind(F.Lag, _w(name, col, k, 1)),
+                "lag(x, k): the value k points ago (missing until there are k + 1 points)"),
     }
 
 
@@ -273,6 +278,12 @@ class Compiler:
         args = node.args
         if name in ("min", "max") and len(args) >= 2 and not self._is_series_arg(args[0], consts):
             name = "least" if name == "min" else "greatest"
+        if name == "nonfinite" and len(args) == 1:  # no window: a check of the latest value, no stream
+            src = self.compile(args[0], consts)
+            if src.kind == "series":
+                i = src.stream
+                return Compiled("scalar", fn=lambda st, now, i=i: None if (v := st[i].get()) is None
+                                else float(v - v != 0), metrics=set(src.metrics))
         if name in SERIES_FUNCTIONS:
             lo, hi, builder, help_ = SERIES_FUNCTIONS[name]
             if not (1 + lo <= len(args) <= 1 + hi):

@@ -236,6 +236,54 @@ class Moments(Stream):
         return math.sqrt(var) if var > 0 else 0.0
 
 
+class SmallExtreme(Stream):
+    """min or max over the last few points (n ≤ 8): a plain ring, the extreme found when asked."""
+
+    __slots__ = ("n", "is_max", "ring", "i")
+
+    def __init__(self, rising: bool, n: int, is_max: bool) -> None:
+        super().__init__(rising)
+        self.n = n
+        self.is_max = is_max
+        self.ring: deque[float] = deque(maxlen=n)
+        self.i = 0
+
+    def push(self, step: float, x: float, t: float) -> None:
+        self.step = step
+        self.i += 1
+        self.ring.append(x)
+        if self.children:
+            self.emit(step, t)
+
+    def get(self) -> float | None:
+        if self.i < self.n:
+            return None
+        fin = [v for v in self.ring if v - v == 0]
+        if not fin:
+            return None
+        return max(fin) if self.is_max else min(fin)
+
+
+class Lag(Stream):
+    """The value k points ago (missing while fewer than k + 1 points have been seen)."""
+
+    __slots__ = ("ring",)
+
+    def __init__(self, rising: bool, k: int) -> None:
+        super().__init__(rising)
+        self.ring: deque[float] = deque(maxlen=k + 1)
+
+    def push(self, step: float, x: float, t: float) -> None:
+        self.step = step
+        self.ring.append(x)
+        if self.children:
+            self.emit(step, t)
+
+    def get(self) -> float | None:
+        ring = self.ring
+        return ring[0] if len(ring) == ring.maxlen else None
+
+
 class Extreme(Stream):
     """min or max over the last n points (monotonic deque), or over the whole run when n is None."""
 
