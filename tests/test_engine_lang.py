@@ -87,6 +87,9 @@ def test_three_valued_logic_for_missing_metrics():
     data = {"loss": [1.0, float("nan")]}
     assert _eval("nonfinite(loss) > 0 or nonfinite(val_loss) > 0", data) is True
     assert _eval("nonfinite(val_loss) > 0", data) is None
+    assert _eval("loss > 5 or val_loss > 1", data) is False
+    assert _eval("val_loss > 1 or acc > 1", data) is None
+    assert _eval("first(loss) > 0 and val_loss > 1", data) is None
     assert _eval("loss > 5 and val_loss > 1", data) is False
     assert _eval("default(val_loss, 7) + 1", data) == 8
     assert not _eval("classes > 1 and loss > 0", data, {"classes": 0.0})

@@ -24,6 +24,7 @@ from losswatch.monitor import Monitor
 ROOT = Path(__file__).resolve().parent.parent
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 CALIBRATION = Path(__file__).resolve().parent / "fixtures" / "calibration"
+FRAMEWORKS = Path(__file__).resolve().parent / "fixtures" / "frameworks"
 
 
 def _alerts(monitor: Monitor) -> list:
@@ -46,7 +47,7 @@ def chunked(path: Path, rng: random.Random) -> list[tuple]:
     data = path.read_bytes()
     pos, t = 0, 1_000_000.0
     while pos < len(data):
-        n = max(1, int(2 ** rng.uniform(0, 13)))
+        n = max(1, int(2 ** rng.uniform(2, 14)))
         m.feed(run, data[pos:pos + n], wall_time=t)
         pos += n
         t += rng.uniform(0, 5)
@@ -57,6 +58,9 @@ def chunked(path: Path, rng: random.Random) -> list[tuple]:
 def _logs(corpus_dir: Path | None) -> list[Path]:
     # the smaller synthetic runs (the big ones only repeat the same shapes) and every corpus log
     logs = sorted(p for p in CALIBRATION.glob("*.log") if p.stat().st_size < 80_000) if CALIBRATION.is_dir() else []
+    if FRAMEWORKS.is_dir():  # real CPU framework runs (Keras, Lightning, HF, torch), when present
+        logs += sorted(p for p in FRAMEWORKS.iterdir() if p.suffix in (".log", ".csv", ".json")
+                       and not p.name.endswith(".truth.json") and p.stat().st_size < 200_000)
     if corpus_dir is not None:
         logs += sorted(corpus_dir.rglob("*.log"))
     return logs
@@ -107,3 +111,29 @@ def test_check_healthy_real_log_has_no_warning(corpus):
     assert p.returncode == 0, p.stdout
     obj = json.loads(p.stdout)
     assert all(a["severity"] == "info" for a in obj["alerts"]), obj["alerts"]
+
+
+def test_live_json_events_for_firing_and_resolving(tmp_path):
+    """What `tail --headless` prints: one JSON object per alert state change, as the log grows."""
+    import io
+
+    from losswatch.headless import JsonPrinter
+
+    log = tmp_path / "train.log"
+    lines = [f"step={i} loss={2.3 - 0.01 * i:.4f}" for i in range(30)] + ["step=30 loss=nan", "step=31 loss=nan"]
+    lines += [f"step={i} loss={2.0 - 0.01 * i:.4f}" for i in range(32, 60)]
+    log.write_text("\n".join(lines) + "\n")
+    out = io.StringIO()
+    m = Monitor(engine=build_engine([], [], True))
+    m.subscribe(JsonPrinter(out))
+    run = m.add_run(str(log), "kv")
+    data = log.read_bytes()
+    for i in range(0, len(data), 97):
+        m.feed(run, data[i:i + 97], wall_time=1000.0 + i)
+    m.finish(run, wall_time=5000.0)
+    events = [json.loads(x) for x in out.getvalue().splitlines()]
+    alerts = [e for e in events if e["event"] == "alert" and e["rule"] == "nonfinite_loss"]
+    assert [(a["state"], a["step"]) for a in alerts] == [("firing", 30), ("resolved", 41)]
+    firing = alerts[0]
+    assert firing["severity"] == "critical" and firing["value"] == "nan" and firing["line"] == 31
+    assert firing["run"] == str(log) and firing["time"].endswith("+00:00")

@@ -70,3 +70,9 @@ def test_failing_rule_test_exits_1_and_says_why(tmp_path):
     assert "expected big firing at step 1; it did not" in p.stdout
     assert "unexpected big firing at step 2" in p.stdout
     assert "1/2 rule tests passed" in p.stdout
+
+
+def test_documented_example_rule_file_lints():
+    p = lw("rules", "lint", str(ROOT / "docs" / "examples" / "my_rules.yaml"))
+    assert p.returncode == 0, p.stderr
+    assert "3 rule(s) OK" in p.stdout

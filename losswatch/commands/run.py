@@ -21,6 +21,7 @@ from pathlib import Path
 from losswatch.act.dispatcher import for_command
 from losswatch.act.target import Target, TargetError, from_pid, live_process
 from losswatch.commands.common import add_format_args, add_rule_args, check_format_args, make_engine
+from losswatch.commands.gpu import add_gpu_sampling_arg, gpu_sampling
 from losswatch.errors import UsageError
 from losswatch.events import ActionDone, AlertChanged, Event, RunChanged
 from losswatch.headless import JsonPrinter, TextPrinter
@@ -42,6 +43,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="show what the actions would do, do nothing")
     p.add_argument("--quiet", action="store_true", help="no notifications (alerts are still printed)")
     p.add_argument("--json", action="store_true", help="alerts and actions as JSON lines on stderr")
+    add_gpu_sampling_arg(p)
     add_format_args(p)
     add_rule_args(p)
     p.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD ARG...")
@@ -202,7 +204,8 @@ def run(args: argparse.Namespace) -> int:
         p.start()
     threading.Thread(target=waiter, name="losswatch-wait", daemon=True).start()
     try:
-        loop.run(done)
+        with gpu_sampling(loop, monitor, args, runs=[run_], job_pid=proc.pid, env=env):
+            loop.run(done)
         dispatcher.stopper.wait(2.0)
         loop.drain()  # results of a stop that finished as the job ended
     finally:

@@ -15,6 +15,7 @@ import threading
 
 from losswatch.act.dispatcher import for_command
 from losswatch.commands.common import add_format_args, add_rule_args, check_format_args, make_engine
+from losswatch.commands.gpu import add_gpu_sampling_arg, gpu_sampling
 from losswatch.errors import UsageError
 from losswatch.headless import JsonPrinter
 from losswatch.live import LiveLoop
@@ -50,6 +51,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--pid", type=int, default=None, help="the job's process id (the target of stop actions)")
     p.add_argument("--dry-run", action="store_true", help="show what actions would do, do nothing")
     p.add_argument("--quiet", action="store_true", help="no notifications (alerts are still reported)")
+    add_gpu_sampling_arg(p)
     add_face_args(p)
     add_poll_arg(p)
     add_format_args(p)
@@ -112,11 +114,13 @@ def run(args: argparse.Namespace) -> int:
 
         for path in args.paths:
             loop.follow(path, path, poll=poll_of(args), format_name=args.format_name)
-        return int(tui.run_tui(monitor, loop, list(args.paths)) or 0)
+        with gpu_sampling(loop, monitor, args):
+            return int(tui.run_tui(monitor, loop, list(args.paths)) or 0)
     monitor.subscribe(_broken_pipe_safe(JsonPrinter(samples="samples" in args.emit), loop))
     for path in args.paths:
         loop.follow(path, path, poll=poll_of(args), format_name=args.format_name)
-    return run_headless(loop, args)
+    with gpu_sampling(loop, monitor, args):
+        return run_headless(loop, args)
 
 
 def _broken_pipe_safe(printer: JsonPrinter, loop: LiveLoop):

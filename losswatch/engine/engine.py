@@ -233,8 +233,9 @@ class Engine:
         bases = rs.bases
         active = rs.active
         seen = rs.seen
+        checked, version = rs.checked, rs.version
         for r, i, thin, changed in self._rules_for(touched):
-            if not active[i] and not self._activate(rs, r):
+            if not active[i] and (checked[i] == version or not self._activate(rs, r)):
                 continue
             if thin:
                 n = seen[i] = seen[i] + 1
@@ -274,9 +275,17 @@ class Engine:
         if change is None:
             return
         rs.firing[i] = change == "firing"
+        if change == "resolved" and a.fired_message:
+            rule_ = r.rule
+            out.append(Alert(rule=rule_.id, severity=rule_.severity, run=run, state="resolved", step=step,
+                             line=line, value=a.fired_value, message=a.fired_message, advice=a.fired_advice,
+                             actions=list(rule_.actions), wall_time=t, resolved_step=step))
+            return
+        alert = self._alert(run, rs, r, change, step, line, t)
         if change == "firing":
             a.fired_step, a.fired_line = step, line
-        out.append(self._alert(run, rs, r, change, step, line, t))
+            a.fired_message, a.fired_advice, a.fired_value = alert.message, alert.advice, alert.value
+        out.append(alert)
 
     @staticmethod
     def _warming(rs: RunState, i: int, rule: RuleDef, step: float) -> bool:

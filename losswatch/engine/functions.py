@@ -236,6 +236,54 @@ class Moments(Stream):
         return math.sqrt(var) if var > 0 else 0.0
 
 
+class SmallExtreme(Stream):
+    """min or max over the last few points (n ≤ 8): a plain ring, the extreme found when asked."""
+
+    __slots__ = ("n", "is_max", "ring", "i")
+
+    def __init__(self, rising: bool, n: int, is_max: bool) -> None:
+        super().__init__(rising)
+        self.n = n
+        self.is_max = is_max
+        self.ring: deque[float] = deque(maxlen=n)
+        self.i = 0
+
+    def push(self, step: float, x: float, t: float) -> None:
+        self.step = step
+        self.i += 1
+        self.ring.append(x)
+        if self.children:
+            self.emit(step, t)
+
+    def get(self) -> float | None:
+        if self.i < self.n:
+            return None
+        fin = [v for v in self.ring if v - v == 0]
+        if not fin:
+            return None
+        return max(fin) if self.is_max else min(fin)
+
+
+class Lag(Stream):
+    """The value k points ago (missing while fewer than k + 1 points have been seen)."""
+
+    __slots__ = ("ring",)
+
+    def __init__(self, rising: bool, k: int) -> None:
+        super().__init__(rising)
+        self.ring: deque[float] = deque(maxlen=k + 1)
+
+    def push(self, step: float, x: float, t: float) -> None:
+        self.step = step
+        self.ring.append(x)
+        if self.children:
+            self.emit(step, t)
+
+    def get(self) -> float | None:
+        ring = self.ring
+        return ring[0] if len(ring) == ring.maxlen else None
+
+
 class Extreme(Stream):
     """min or max over the last n points (monotonic deque), or over the whole run when n is None."""
 
@@ -307,13 +355,12 @@ class Best(Stream):
         return self.best
 
 
-def _kth_two(lo_list, hi_list, med: float, h: int, n: int, k: int) -> float:
+def _kth_two(a: list[float], med: float, h: int, n: int, k: int) -> float:
     """k-th smallest (0-based) |a[i] - med| of a sorted list `a` of length n, split at h.
 
     Left distances med - a[h-1-i] and right distances a[h+j] - med are each increasing, so this is
     the k-th smallest of the union of two sorted sequences, found by binary search on the split.
     """
-    a = lo_list
     p, q = h, n - h
 
     def L(i: int) -> float:
@@ -353,12 +400,18 @@ def sorted_mad(a: list[float], med: float) -> float:
     n = len(a)
     h = n // 2
     if n % 2:
-        return _kth_two(a, a, med, h, n, n // 2)
-    return 0.5 * (_kth_two(a, a, med, h, n, n // 2 - 1) + _kth_two(a, a, med, h, n, n // 2))
+        return _kth_two(a, med, h, n, n // 2)
+    return 0.5 * (_kth_two(a, med, h, n, n // 2 - 1) + _kth_two(a, med, h, n, n // 2))
+
+
+ZSCORE_MIN = 20  # a z-score needs this many points of history (or n when n is smaller)
 
 
 class Ordered(Stream):
     """median / mad / zscore over the last n finite points, kept sorted (bisect insert/remove).
+
+    median and mad use the points there are while fewer than n have been seen (a 30-epoch log still
+    gets a smoothed curve); a z-score needs min(n, 20) points of history.
 
     `zscore` compares the newest point with the n points before it: (x - median) / (1.4826 MAD),
     with a floor on the MAD so that a perfectly flat window does not divide by zero. The newest
@@ -405,7 +458,7 @@ class Ordered(Stream):
             self.emit(step, t)
 
     def _zscore(self, x: float) -> float | None:
-        if len(self.win) < self.n:
+        if len(self.win) < min(self.n, ZSCORE_MIN):
             return None
         if x - x != 0:
             return math.nan
@@ -423,12 +476,36 @@ class Ordered(Stream):
             return self.z
         if self.has_pending:
             self._flush()
-        if len(self.win) < self.n:
+        if not self.win:
             return None
         med = sorted_median(self.sorted)
         if self.kind == "median":
             return med
         return sorted_mad(self.sorted, med)
+
+
+class Quantile(Ordered):
+    """The q-quantile (0..1, linear interpolation as numpy's default) of the last n finite points.
+
+    SageMaker Debugger's LowGPUUtilization reads p95 and p5 of GPU utilisation over a window."""
+
+    __slots__ = ("q",)
+
+    def __init__(self, rising: bool, n: int, q: float) -> None:
+        super().__init__(rising, n, "quantile")
+        self.q = q
+
+    def get(self) -> float | None:
+        if self.has_pending:
+            self._flush()
+        a = self.sorted
+        if len(self.win) < self.n:
+            return None
+        pos = self.q * (len(a) - 1)
+        lo = int(pos)
+        if lo + 1 >= len(a):
+            return a[-1]
+        return a[lo] + (a[lo + 1] - a[lo]) * (pos - lo)
 
 
 class BestStepView(Stream):
@@ -508,16 +585,17 @@ class Ema(Stream):
 
 
 class Slope(Stream):
-    """Robust slope over the last n points: (median of the newer half − median of the older half)
-    divided by the step distance between the halves' mean steps. O(log n) per point, and one
-    outlier cannot tilt it (unlike least squares)."""
+    """Robust slope over the last n points (all of them while there are fewer, at least 4):
+    (median of the newer half − median of the older half) over the step distance between the halves'
+    mean steps. O(log n) per point, and one outlier cannot tilt it (unlike least squares).
+    `rise(x, n)` reads the same window: the median change from the older half to the newer half.
+    """
 
-    __slots__ = ("n", "half", "new", "old", "new_sorted", "old_sorted", "new_steps", "old_steps")
+    __slots__ = ("n", "new", "old", "new_sorted", "old_sorted", "new_steps", "old_steps")
 
     def __init__(self, rising: bool, n: int) -> None:
         super().__init__(rising)
         self.n = max(4, int(n))
-        self.half = self.n // 2
         self.new: deque[tuple[float, float]] = deque()
         self.old: deque[tuple[float, float]] = deque()
         self.new_sorted: list[float] = []
@@ -528,30 +606,55 @@ class Slope(Stream):
     def push(self, step: float, x: float, t: float) -> None:
         self.step = step
         if x - x == 0:
-            self.new.append((step, x))
+            new, old = self.new, self.old
+            new.append((step, x))
             insort(self.new_sorted, x)
             self.new_steps += step
-            if len(self.new) > self.n - self.half:
-                s, v = self.new.popleft()
+            if len(new) + len(old) > self.n:
+                s, v = old.popleft()
+                del self.old_sorted[bisect_left(self.old_sorted, v)]
+                self.old_steps -= s
+            while len(old) < (len(new) + len(old)) // 2:
+                s, v = new.popleft()
                 del self.new_sorted[bisect_left(self.new_sorted, v)]
                 self.new_steps -= s
-                self.old.append((s, v))
+                old.append((s, v))
                 insort(self.old_sorted, v)
                 self.old_steps += s
-                if len(self.old) > self.half:
-                    s, v = self.old.popleft()
-                    del self.old_sorted[bisect_left(self.old_sorted, v)]
-                    self.old_steps -= s
         if self.children:
             self.emit(step, t)
 
+    def rise(self) -> float | None:
+        if len(self.old) < 2:
+            return None
+        return sorted_median(self.new_sorted) - sorted_median(self.old_sorted)
+
     def get(self) -> float | None:
-        if len(self.old) < self.half:
+        r = self.rise()
+        if r is None:
             return None
         ds = self.new_steps / len(self.new) - self.old_steps / len(self.old)
         if not ds > 0:
             return None
-        return (sorted_median(self.new_sorted) - sorted_median(self.old_sorted)) / ds
+        return r / ds
+
+
+class RiseView(Stream):
+    """rise(x, n) read from the window of slope(x, n)."""
+
+    __slots__ = ("source",)
+
+    def __init__(self, rising: bool) -> None:
+        super().__init__(rising)
+        self.source: Slope | None = None
+
+    def push(self, step: float, x: float, t: float) -> None:
+        self.step = step
+        if self.children:
+            self.emit(step, t)
+
+    def get(self) -> float | None:
+        return None if self.source is None else self.source.rise()
 
 
 class RelImprovement(Stream):
@@ -718,8 +821,10 @@ class StepOf(Stream):
 # --- magic loss values -------------------------------------------------------------------------
 
 # Class counts whose ln C a stuck cross-entropy loss sits at: small C, common datasets, LM vocabularies.
+# 11-20 are left out on purpose: their logs are within 5% of each other, so every loss between 2.3
+# and 3.0 (a detection loss plateau, say) would be "near ln C" for one of them.
 CLASS_COUNTS = (
-    list(range(2, 21)) + [21, 80, 81, 91, 100, 200, 365, 1000, 1001, 21841, 32000, 32768, 50257, 50304,
+    list(range(2, 11)) + [21, 80, 81, 91, 100, 200, 365, 1000, 1001, 21841, 32000, 32768, 50257, 50304,
                           65536, 100277, 128256, 151936, 256000]
 )
 _LN_CLASSES = sorted((math.log(c), c) for c in CLASS_COUNTS)
@@ -734,6 +839,11 @@ SATURATION = sorted(
     | {round(_KERAS * j / c, 6) for c in range(1, 11) for j in range(1, c + 1)}
     | {round(100.0 * j / c, 6) for c in range(1, 11) for j in range(1, c + 1)}
 )
+
+
+# -ln(1e-7) = 7 ln 10, so 16.118/7 is exactly ln 10: a constant that is also ln C means "stuck at
+# chance", not "saturated"; those are left to chance_classes.
+SATURATION = [c for c in SATURATION if c == 0 or all(abs(c - lnc) > 1e-3 * lnc for lnc, _ in _LN_CLASSES)]
 
 
 def chance_classes(x: float, tol: float) -> float:
