@@ -30,7 +30,23 @@ class KeyValueFormat(FormatParser):
 
     @classmethod
     def detect(cls, lines: list[str]) -> float:
-        hits = sum(1 for ln in lines[:500] if PAIR_RE.search(ln) and "loss" in ln.lower())
+        """Weak evidence, except for lines that clearly are training records (a step key and a loss).
+
+        Ten such records are enough to decide, so a live job printing `step=N loss=X` is followed at once
+        instead of after 2000 lines; a known family still wins because its own detector scores higher.
+        """
+        hits = records = 0
+        for ln in lines[:500]:
+            if "loss" not in ln.lower():
+                continue
+            keys = [m.group("key").lower() for m in PAIR_RE.finditer(ln)]
+            if not keys:
+                continue
+            hits += 1
+            if any(k in STEP_KEYS for k in keys) and any("loss" in k for k in keys):
+                records += 1
+        if records >= 10:
+            return 0.5
         return min(0.3, 0.05 * hits)
 
     def parse(self, block: str, first_line: int, out: SampleBatch) -> None:
