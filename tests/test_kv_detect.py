@@ -15,7 +15,7 @@ def test_ten_records_decide_kv_live():
     decided_at = None
     for i in range(30):  # a live job printing one record at a time
         batch = reader.feed(_lines(1, i))
-        steps += [s for m, s in zip(batch.metrics, batch.steps) if m == "loss"]
+        steps += [s for m, s in zip(batch.metrics, batch.steps, strict=True) if m == "loss"]
         if decided_at is None and reader.format_name is not None:
             decided_at = i + 1
     assert reader.format_name == "kv"
