@@ -61,7 +61,10 @@ class LogReader:
     def restart(self) -> None:
         """The file was truncated or replaced: line numbers start again; the format is kept."""
         self.splitter = LineSplitter()
-        if self.format_name is not None:
+        rewind = getattr(self.parser, "rewind", None)
+        if rewind is not None:  # a rewritten whole-document file (trainer_state.json): no repeats
+            rewind()
+        elif self.format_name is not None:
             self.parser = formats.get_format(self.format_name)()
 
     def _block(self, first_line: int, block: str, batch: SampleBatch, final: bool) -> None:

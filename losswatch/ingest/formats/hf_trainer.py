@@ -1,0 +1,186 @@
+"""HuggingFace Trainer console output: the `{'loss': …, 'learning_rate': …, 'epoch': …}` dict lines.
+
+The dicts sit between tqdm bars (often CRLF, sometimes glued after a bar fragment). Train dicts give
+loss/lr/grad_norm/…; eval dicts (`eval_*`) give the val series (`eval_loss` → `val_loss`, other
+`eval_x` → `val.x`). The step is the dict's 'step' where it has one, else its 'epoch' (the console
+prints no global step). The final summary dict (`train_runtime`, `train_loss` = run mean) and the
+'***** train metrics *****' block are not points; neither are timing keys (`*_runtime`,
+`*_per_second`) nor config dicts printed by other code (no known training key).
+
+Speed (a 1M-line log is mostly dicts of one shape): a dict's key sequence is parsed once into a
+`_Plan` with a regex for exactly that sequence. In a block, the lines of the usual shape (`main`)
+are matched by one `findall` over them all and converted column-wise; only dicts of other shapes
+(eval, glued after a bar) are read one by one, and merged back in line order.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_left
+from itertools import chain, compress, repeat
+from operator import add, contains, not_
+
+from losswatch.ingest.formats._text import NUM, emit_rows, floats
+from losswatch.ingest.formats.base import FormatParser, StepCounter
+from losswatch.model import SampleBatch, canonical_name, clean_name
+
+PAIR_RE = re.compile(r"'([^'\n]+)': ([^,}]+)")
+DETECT_RE = re.compile(r"\{'(?:loss|eval_loss|eval_\w+|train_runtime|learning_rate|grad_norm)': '?" + NUM)
+BANNER_RE = re.compile(r"\*\*\*\*\* Running (?:training|Evaluation) \*\*\*\*\*")
+SKIP_SUFFIX = ("_runtime", "_per_second", "total_flos")
+KNOWN = frozenset(("loss", "learning_rate", "grad_norm", "epoch", "step"))
+VALUE = r"'?([^,}'\n]*)'?"
+
+
+def hf_metric(key: str) -> str | None:
+    """Canonical name of a Trainer log key, None for keys that are not series (timings, counters)."""
+    if key.endswith(SKIP_SUFFIX) or key in ("step", "epoch"):
+        return None
+    if key.startswith("eval_"):
+        c = canonical_name(key)
+        if c in ("val_loss", "val_acc"):
+            return c
+        return "val." + clean_name(key[5:])
+    return canonical_name(key)
+
+
+class _Plan:
+    """How to turn a dict with a given key sequence into samples (computed once per key sequence)."""
+
+    def __init__(self, keys: tuple[str, ...]) -> None:
+        self.skip = "train_runtime" in keys or not (KNOWN.intersection(keys) or any(
+            k.startswith("eval_") for k in keys))
+        self.width = len(keys)
+        self.step_idx = keys.index("step") if "step" in keys else (keys.index("epoch") if "epoch" in keys else -1)
+        cols, metrics, raws = [], [], []
+        for i, k in enumerate(keys):
+            m = "epoch" if k == "epoch" and "step" in keys else hf_metric(k)
+            if m is not None:
+                cols.append(i)
+                metrics.append(m)
+                raws.append(k)
+        self.cols = cols
+        self.drop_desc = [i for i in reversed(range(len(keys))) if i not in cols]
+        self.metrics = tuple(metrics)
+        self.raws = raws
+        body = r"\{" + ", ".join("'" + re.escape(k) + "': " + VALUE for k in keys) + r"\}"
+        self.rx = re.compile(body)
+        self.rx_lines = re.compile("^" + body + "$", re.MULTILINE)
+        self.prefix = "{'" + keys[0] + "': "
+
+
+class HFTrainerFormat(FormatParser):
+    name = "hf_trainer"
+    description = "HuggingFace Trainer stdout: {'loss': …, 'learning_rate': …, 'epoch': …} dict lines"
+    priority = 10
+
+    def __init__(self) -> None:
+        self.plans: dict[tuple[str, ...], _Plan] = {}
+        self.main: _Plan | None = None  # the shape most dicts have: matched all at once
+        self.seen: dict[_Plan, int] = {}  # dicts read, per shape
+        self.counter = StepCounter()
+
+    @classmethod
+    def detect(cls, lines: list[str]) -> float:
+        banner = False
+        for ln in lines[:2000]:
+            if "{'" in ln and DETECT_RE.search(ln):
+                return 1.0
+            if not banner and "*****" in ln and BANNER_RE.search(ln):
+                banner = True
+        return 0.4 if banner else 0.0
+
+    def parse(self, block: str, first_line: int, out: SampleBatch) -> None:
+        if "{'" not in block:
+            return
+        lines = block.split("\n")
+        cand = list(compress(range(len(lines)), map(contains, lines, repeat("{'"))))
+        if not cand:
+            return
+        texts = [lines[i] for i in cand]
+        if self.main is None:  # take the first dict's shape as the usual one until another wins
+            for text in texts[:100]:
+                plan = self._plan(text, text.find("{'"))
+                if plan is not None and not plan.skip and plan.rx.match(text, text.find("{'")):
+                    self.main = plan
+                    break
+        main = self.main
+        good_idx: list[int] = []
+        flat: list = []
+        if main is not None:
+            ok = list(map(str.startswith, texts, repeat(main.prefix)))
+            good_texts = list(compress(texts, ok))
+            rows = main.rx_lines.findall("\n".join(good_texts))
+            if len(rows) != len(good_texts):  # some line of that prefix has another shape: one by one
+                ok = list(map(bool, map(main.rx.fullmatch, texts)))
+                good_texts = list(compress(texts, ok))
+                rows = main.rx_lines.findall("\n".join(good_texts))
+            good_idx = list(compress(cand, ok))
+            flat = list(chain.from_iterable(rows)) if main.width > 1 else rows
+            self.seen[main] = self.seen.get(main, 0) + len(good_idx)
+        else:
+            ok = [False] * len(cand)
+        done = 0
+        for k in compress(range(len(cand)), map(not_, ok)):
+            i = cand[k]
+            j = bisect_left(good_idx, i, done)
+            self._emit(main, flat, done, j, good_idx, first_line, out)
+            done = j
+            line = texts[k]
+            pos = 0 if line[:2] == "{'" else line.find("{'")
+            plan = self._plan(line, pos)
+            m = plan.rx.match(line, pos) if plan is not None else None
+            if m is not None:
+                self.seen[plan] = self.seen.get(plan, 0) + 1
+                self._emit(plan, list(m.groups()), 0, 1, [i], first_line, out)
+        self._emit(main, flat, done, len(good_idx), good_idx, first_line, out)
+        best = max(self.seen, key=self.seen.__getitem__, default=None)
+        if best is not None and best is not main:
+            self.main = best
+
+    def _plan(self, line: str, pos: int) -> _Plan | None:
+        end = line.find("}", pos)
+        if end < 0:
+            return None
+        pairs = PAIR_RE.findall(line, pos, end + 1)
+        if not pairs:
+            return None
+        keys = tuple([k for k, _ in pairs])
+        plan = self.plans.get(keys)
+        if plan is None:
+            plan = self.plans[keys] = _Plan(keys)
+        return plan
+
+    def _emit(self, plan: _Plan | None, flat: list[str], a: int, b: int, idx: list[int], first_line: int,
+              out: SampleBatch) -> None:
+        """Samples of rows a..b of `flat` (row-major value texts of `plan`), rows at lines idx[a..b]."""
+        if plan is None or b <= a or plan.skip or not plan.cols:
+            return
+        n = plan.width
+        nrows = b - a
+        vals = floats(flat[a * n:b * n])
+        line_nos = list(map(add, idx[a:b], repeat(first_line)))
+        if plan.step_idx >= 0:
+            steps = vals[plan.step_idx::n]
+        else:
+            steps = [None] * nrows
+        if None in steps:
+            steps = [s if s is not None else float(self.counter(plan.metrics[0])) for s in steps]
+        for metric, raw in zip(plan.metrics, plan.raws, strict=True):
+            out.name(metric, raw)
+        if None in vals:
+            emit_rows(out, plan.metrics, steps, [vals[c::n] for c in plan.cols], line_nos)
+            return
+        width = n
+        for c in plan.drop_desc:
+            del vals[c::width]
+            width -= 1
+        k = len(plan.cols)
+        out.metrics.extend(plan.metrics * nrows)
+        out.values.extend(vals)
+        if k == 1:
+            out.steps.extend(steps)
+            out.lines.extend(line_nos)
+        else:
+            out.steps.extend(chain.from_iterable(zip(*([steps] * k), strict=True)))
+            out.lines.extend(chain.from_iterable(zip(*([line_nos] * k), strict=True)))
