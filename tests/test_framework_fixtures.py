@@ -92,14 +92,9 @@ SPECS: dict[str, Spec] = {
 
 # Known parser faults on these real logs (reported to the parsers' authors). strict: the day a parser
 # is fixed the test says so, and the mark goes.
-_LIGHTNING_FINAL = ("lightning: the last epoch's bar redrawn after the final validation (line 90, 'Epoch 7: ... "
-                    "val_loss=0.0364, val_acc=0.984]`Trainer.fit` stopped') is skipped as 'the same final bar "
-                    "printed again', losing the last val_loss")
 _RICH = ("lightning: in a 120-column terminal RichProgressBar wraps its metrics, so 'val_loss: 0.036 val_acc: 0.984' "
          "is on the line after the bar (lines 57 and 59, indented); that continuation line is not read: no val_loss")
 KNOWN_FAULTS: dict[tuple[str, str], str] = {
-    **{(f, "val_loss"): _LIGHTNING_FINAL
-       for f in ("lightning_healthy.log", "lightning_healthy_pipe.log", "lightning_lr_spike.log")},
     ("lightning_healthy_rich.log", "val_loss"): _RICH,
 }
 

@@ -44,6 +44,7 @@ class LightningFormat(FormatParser):
 
     def __init__(self) -> None:
         self.last_epoch: float | None = None
+        self.epoch_values: dict[str, float] = {}  # what the last epoch's final bar already gave
         self.in_table = False
 
     @classmethod
@@ -76,11 +77,14 @@ class LightningFormat(FormatParser):
                     continue
                 pairs = RICH_PAIR_RE.findall(line, m.end())
             epoch = float(m.group(1))
-            if epoch == self.last_epoch:
-                continue  # the same final bar printed again
             if not pairs:
                 continue
-            self.last_epoch = epoch
+            # The same epoch's final bar printed again adds only what is new in it: a repeat after
+            # `Trainer.fit stopped` adds nothing, a redraw after the last validation adds val_*.
+            repeat = epoch == self.last_epoch
+            if not repeat:
+                self.last_epoch = epoch
+                self.epoch_values = {}
             keys = {k for k, _ in pairs}
             has_train = "train_loss" in keys or "loss" in keys
             for key, val in pairs:
@@ -95,6 +99,10 @@ class LightningFormat(FormatParser):
                     metric = "loss"
                 else:
                     metric = canonical_name(key)
+                if repeat and metric in self.epoch_values and (
+                        self.epoch_values[metric] == v or (v != v and self.epoch_values[metric] != self.epoch_values[metric])):
+                    continue
+                self.epoch_values[metric] = v
                 out.name(metric, key)
                 out.add(metric, epoch, v, first_line + i)
 
