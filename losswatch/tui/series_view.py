@@ -1,0 +1,204 @@
+"""What the screen shows of a series, computed from the store without changing it.
+
+Pure functions (no Textual): the whole-run shape for a sparkline from the store's overview buckets,
+best value and trend, steps per second, EMA smoothing for the plot, and which metrics belong
+together (train with val). Kept apart from the widgets so they are easy to test.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_left
+from collections.abc import Sequence
+
+from losswatch.store import Series
+
+BARS = "▁▂▃▄▅▆▇█"
+NONFINITE_MARK = "×"
+
+_LOWER_BETTER = ("loss", "err", "ppl", "perplexity", "nll", "wer", "cer", "mse", "mae", "rmse", "l1", "l2")
+_HIGHER_BETTER = ("acc", "map", "f1", "auc", "bleu", "rouge", "iou", "srcc", "plcc", "recall", "precision",
+                  "hella", "score", "psnr", "ssim", "dice", "mrr", "ndcg", "top1", "top5")
+
+
+def direction(metric: str) -> int:
+    """-1 when lower is better (losses, errors), +1 when higher is better (accuracy, mAP), 0 unknown."""
+    low = metric.lower()
+    if low.startswith(("lr", "epoch", "gpu", "job.", "event.")) or low in ("learning_rate", "loss_scale"):
+        return 0
+    if any(k in low for k in _LOWER_BETTER):
+        return -1
+    if any(k in low for k in _HIGHER_BETTER):
+        return 1
+    return 0
+
+
+def best(series: Series) -> tuple[float, float] | None:
+    """(value, step) of the best value so far, or None when the metric has no better direction."""
+    d = direction(series.name)
+    p = series.min if d < 0 else series.max if d > 0 else None
+    return None if p is None else (p.value, p.step)
+
+
+def overview_values(series: Series) -> list[float]:
+    """The whole run's shape: one value (the last of each bucket) per overview bucket.
+
+    The overview is written by the feeding thread; its arrays may be swapped while we read, so
+    only one array is read here and nothing assumes two arrays have the same length.
+    """
+    return list(series.overview.lasts)
+
+
+def downsample(values: Sequence[float], width: int) -> list[float]:
+    """At most `width` columns over the whole sequence (mean of the finite values of each column).
+
+    A column that holds a NaN or ±Inf becomes NaN, so a non-finite value never disappears from the
+    picture; the shape of a long run is kept rather than cut to its end.
+    """
+    n = len(values)
+    if width <= 0 or n == 0:
+        return []
+    if n <= width:
+        return [v if math.isfinite(v) else math.nan for v in values]
+    out = []
+    for c in range(width):
+        lo = c * n // width
+        hi = max(lo + 1, (c + 1) * n // width)
+        chunk = values[lo:hi]
+        finite = [v for v in chunk if math.isfinite(v)]
+        out.append(math.nan if len(finite) < len(chunk) else sum(finite) / len(finite))
+    return out
+
+
+def spark(values: Sequence[float], width: int) -> tuple[str, list[int]]:
+    """Sparkline text over the whole run and the columns that hold a non-finite value.
+
+    Positive series spanning more than two decades are drawn on a log scale, so a loss that starts
+    at 4000 and settles at 20 still shows its shape at the bottom.
+    """
+    cols = downsample(values, width)
+    finite = [v for v in cols if math.isfinite(v)]
+    if not finite:
+        return NONFINITE_MARK * len(cols) if cols else "", list(range(len(cols)))
+    lo, hi = min(finite), max(finite)
+    use_log = lo > 0 and hi / lo > 100
+    if use_log:
+        lo, hi = math.log10(lo), math.log10(hi)
+    span = hi - lo
+    chars = []
+    bad = []
+    for i, v in enumerate(cols):
+        if not math.isfinite(v):
+            chars.append(NONFINITE_MARK)
+            bad.append(i)
+            continue
+        x = math.log10(v) if use_log else v
+        level = 0 if span <= 0 else int((x - lo) / span * (len(BARS) - 1) + 0.5)
+        chars.append(BARS[max(0, min(len(BARS) - 1, level))])
+    return "".join(chars), bad
+
+
+def trend(series: Series, window: int = 20) -> int:
+    """-1 falling, +1 rising, 0 flat: recent mean against the mean just before it (finite values)."""
+    vals = [v for v in series.values[-2 * window:] if math.isfinite(v)]
+    if len(vals) < 4:
+        return 0
+    half = len(vals) // 2
+    a = sum(vals[:half]) / half
+    b = sum(vals[half:]) / (len(vals) - half)
+    scale = max(abs(a), abs(b), 1e-12)
+    if abs(b - a) / scale < 0.005:
+        return 0
+    return 1 if b > a else -1
+
+
+def steps_per_second(series: Series, window: float = 10.0) -> float | None:
+    """Steps per second over the last `window` seconds of wall time, or None when it cannot be told.
+
+    A backlog read at once has (nearly) one wall time for every sample; that is no rate.
+    """
+    times = series.times
+    steps = series.steps
+    n = min(len(times), len(steps))
+    if n < 2:
+        return None
+    t1, s1 = times[n - 1], steps[n - 1]
+    i = bisect_left(times, t1 - window, 0, n - 1)
+    t0, s0 = times[i], steps[i]
+    if not (t1 - t0 >= 0.5) or not math.isfinite(s1 - s0):
+        return None
+    return (s1 - s0) / (t1 - t0)
+
+
+def ema(values: Sequence[float], weight: float) -> list[float]:
+    """Debiased exponential moving average (as TensorBoard's smoothing slider): weight 0 = raw.
+
+    Non-finite values are passed through and do not poison the average after them.
+    """
+    out = []
+    acc = 0.0
+    norm = 0.0
+    for v in values:
+        if not math.isfinite(v):
+            out.append(v)
+            continue
+        acc = acc * weight + (1 - weight) * v
+        norm = norm * weight + (1 - weight)
+        out.append(acc / norm if norm else v)
+    return out
+
+
+def partner(metric: str, names: Sequence[str]) -> str | None:
+    """The validation series that goes with a training one (loss ↔ val_loss, train.x ↔ val.x)."""
+    candidates = []
+    if metric.startswith("val_"):
+        candidates = [metric[4:], "train_" + metric[4:]]
+    elif metric.startswith("val."):
+        candidates = ["train." + metric[4:], metric[4:]]
+    elif metric.startswith("train."):
+        candidates = ["val." + metric[6:], "val_" + metric[6:], "eval." + metric[6:]]
+    elif metric.startswith("train_"):
+        candidates = ["val_" + metric[6:]]
+    else:
+        candidates = ["val_" + metric, "val." + metric, "eval_" + metric]
+    for c in candidates:
+        if c in names and c != metric:
+            return c
+    return None
+
+
+_ORDER = ("loss", "val_loss", "acc", "val_acc", "lr", "grad_norm", "loss_scale", "epoch", "step_time",
+          "throughput")
+
+
+def metric_order(names: Sequence[str]) -> list[str]:
+    """Metrics in the order rows are shown: canonical ones first, then the rest as the log named them.
+
+    GPU, job and event series are shown elsewhere (GPU panel, header), not as metric rows.
+    """
+    shown = [n for n in names if not n.startswith(("gpu", "job.", "event."))]
+    first = [n for n in _ORDER if n in shown]
+    return first + [n for n in shown if n not in _ORDER]
+
+
+def fmt(x: float | None, width: int = 0) -> str:
+    """A number in at most ~9 characters (nan/inf written as such)."""
+    if x is None:
+        return "—"
+    if math.isnan(x):
+        return "nan"
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    if x == int(x) and abs(x) < 1e7:
+        return str(int(x))
+    a = abs(x)
+    if a >= 1e5 or a < 1e-3:
+        return f"{x:.3e}"
+    return f"{x:.5g}"
+
+
+def fmt_duration(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
