@@ -58,8 +58,15 @@ class DemoJob:
         self._thread = threading.Thread(target=self._pump, name="losswatch-demo-job", daemon=True)
         self._thread.start()
 
+    def stop(self) -> None:
+        """Stop following (the screen closes). Never stops the job: see `kill` and `control`."""
+
     def post(self, fn) -> None:
         fn()
+
+    @property
+    def control(self) -> DemoJobControl:
+        return DemoJobControl(self)
 
     def _pump(self) -> None:
         assert self.proc is not None and self.proc.stdout is not None
@@ -76,7 +83,6 @@ class DemoJob:
         self.monitor.emit(RunChanged(self.run.name, "job-exited", {"returncode": self.returncode}))
         self.done.set()
 
-    # JobControl for the TUI
     def info(self):
         from losswatch.tui.job import JobInfo
 
@@ -85,7 +91,7 @@ class DemoJob:
         return JobInfo(pid=self.proc.pid if self.proc else None, cmdline=self.cmdline,
                        escalation=self.ESCALATION, state=state)
 
-    def stop(self) -> str:
+    def stop_job(self) -> str:
         if self.proc is None or self.returncode is not None:
             return "the job is not running"
         self.stopped = True
@@ -108,6 +114,19 @@ class DemoJob:
             self.proc.wait()
 
 
+class DemoJobControl:
+    """The demo job as the TUI's `JobControl`: what to show before stopping, and the stop."""
+
+    def __init__(self, job: DemoJob) -> None:
+        self.job = job
+
+    def info(self):
+        return self.job.info()
+
+    def stop(self) -> str:
+        return self.job.stop_job()
+
+
 def run(args: argparse.Namespace) -> int:
     tty = sys.stdout.isatty() and not args.headless
     interval = args.interval if args.interval is not None else (0.05 if tty else 0.005)
@@ -121,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
             if tty:
                 from losswatch.tui import run_tui
 
-                return run_tui(monitor, job, [path], job=job, title="losswatch demo")
+                return run_tui(monitor, job, [path], job=job.control, title="losswatch demo")
             monitor.subscribe(TextPrinter())
             print(f"demo: starting the simulated job (pid follows), log {path}", flush=True)
             t0 = time.monotonic()

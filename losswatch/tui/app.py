@@ -8,6 +8,7 @@ rules) goes through the hooks it was given, on the feeding thread via `loop.post
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -71,8 +72,12 @@ class LosswatchApp(App):
         refresh_interval: float = 0.25,
         bridge: Bridge | None = None,
         title: str | None = None,
+        clock: Callable[[], float] = time.time,
+        stop_countdown: int = 15,
     ) -> None:
         super().__init__()
+        self.clock = clock
+        self.stop_countdown = stop_countdown
         self.monitor = monitor
         self.loop = loop
         self.run_names = list(runs) if runs is not None else list(monitor.runs)
@@ -222,15 +227,15 @@ class LosswatchApp(App):
                 self.notify(f"Stopping pid {info.pid}…", severity="warning")
                 self.run_worker(lambda: self._stop(job), thread=True, group="stop")
 
-        self.push_screen(StopDialog(info), confirmed)
+        self.push_screen(StopDialog(info, self.stop_countdown), confirmed)
 
     def _stop(self, job: JobControl) -> None:
         try:
             outcome = job.stop()
         except Exception as e:  # the action layer reports; the screen must stay up
             outcome = f"stop failed: {e}"
-        self.call_from_thread(self.notify, str(outcome), title="stop", severity="warning", timeout=10)
-        self.call_from_thread(self._refresh_headers)
+        self.from_any_thread(self.notify, str(outcome), title="stop", severity="warning", timeout=10)
+        self.from_any_thread(self._refresh_headers)
 
     def _refresh_headers(self) -> None:
         for p in self.panels():
@@ -286,9 +291,16 @@ class LosswatchApp(App):
                 text = hook()
             except Exception as e:  # a bad rule file: say so, keep the old rules
                 text = f"rules not reloaded: {e}"
-            self.call_from_thread(self.notify, text or "rules reloaded", title="rules")
+            self.from_any_thread(self.notify, text or "rules reloaded", title="rules")
 
         self._call_core(reload)
+
+    def from_any_thread(self, fn: Callable[..., object], *args: Any, **kw: Any) -> None:
+        """Call a UI method from the UI thread or from another one (a hook may run on either)."""
+        if threading.get_ident() == self._thread_id:
+            fn(*args, **kw)
+        else:
+            self.call_from_thread(fn, *args, **kw)
 
     def _call_core(self, fn: Callable[[], object]) -> None:
         """Run a core method on the feeding thread when there is one (the core is single-threaded)."""

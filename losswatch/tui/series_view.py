@@ -41,16 +41,25 @@ def best(series: Series) -> tuple[float, float] | None:
 
 
 def overview_values(series: Series) -> list[float]:
-    """The whole run's shape: one value (the last of each bucket) per overview bucket.
+    """The whole run's shape, one value per overview bucket: its bad extreme (the max of a loss,
+    the min of an accuracy, else its last value), NaN where the bucket ended on a non-finite value.
 
-    The overview is written by the feeding thread; its arrays may be swapped while we read, so
-    only one array is read here and nothing assumes two arrays have the same length.
+    Spikes are what one looks for in a sparkline; a bucket's mean or last would hide them. The
+    overview is written by the feeding thread and may swap its arrays while we read, so nothing
+    assumes two of its arrays have the same length.
     """
-    return list(series.overview.lasts)
+    ov = series.overview
+    d = direction(series.name)
+    lasts = list(ov.lasts)
+    if d == 0:
+        return lasts
+    ext = list(ov.maxs if d < 0 else ov.mins)
+    n = min(len(ext), len(lasts))
+    return [lasts[i] if not math.isfinite(lasts[i]) else ext[i] for i in range(n)]
 
 
-def downsample(values: Sequence[float], width: int) -> list[float]:
-    """At most `width` columns over the whole sequence (mean of the finite values of each column).
+def downsample(values: Sequence[float], width: int, agg: str = "mean") -> list[float]:
+    """At most `width` columns over the whole sequence: the mean (or max, min) of each column.
 
     A column that holds a NaN or ±Inf becomes NaN, so a non-finite value never disappears from the
     picture; the shape of a long run is kept rather than cut to its end.
@@ -66,17 +75,24 @@ def downsample(values: Sequence[float], width: int) -> list[float]:
         hi = max(lo + 1, (c + 1) * n // width)
         chunk = values[lo:hi]
         finite = [v for v in chunk if math.isfinite(v)]
-        out.append(math.nan if len(finite) < len(chunk) else sum(finite) / len(finite))
+        if len(finite) < len(chunk):
+            out.append(math.nan)
+        elif agg == "max":
+            out.append(max(finite))
+        elif agg == "min":
+            out.append(min(finite))
+        else:
+            out.append(sum(finite) / len(finite))
     return out
 
 
-def spark(values: Sequence[float], width: int) -> tuple[str, list[int]]:
+def spark(values: Sequence[float], width: int, agg: str = "mean") -> tuple[str, list[int]]:
     """Sparkline text over the whole run and the columns that hold a non-finite value.
 
     Positive series spanning more than two decades are drawn on a log scale, so a loss that starts
     at 4000 and settles at 20 still shows its shape at the bottom.
     """
-    cols = downsample(values, width)
+    cols = downsample(values, width, agg)
     finite = [v for v in cols if math.isfinite(v)]
     if not finite:
         return NONFINITE_MARK * len(cols) if cols else "", list(range(len(cols)))
@@ -96,6 +112,12 @@ def spark(values: Sequence[float], width: int) -> tuple[str, list[int]]:
         level = 0 if span <= 0 else int((x - lo) / span * (len(BARS) - 1) + 0.5)
         chars.append(BARS[max(0, min(len(BARS) - 1, level))])
     return "".join(chars), bad
+
+
+def series_spark(series: Series, width: int) -> tuple[str, list[int]]:
+    """The sparkline of a metric row: whole run, bad excursions kept (see `overview_values`)."""
+    d = direction(series.name)
+    return spark(overview_values(series), width, "max" if d < 0 else "min" if d > 0 else "mean")
 
 
 def trend(series: Series, window: int = 20) -> int:

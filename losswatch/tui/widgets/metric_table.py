@@ -108,7 +108,7 @@ class MetricTable(Widget, can_focus=True):
         good = d * tr
         out.append(f"{arrow} ", style="green" if good > 0 else "red" if good < 0 else "dim")
         if spark_w > 0:
-            text, bad = sv.spark(sv.overview_values(s), spark_w)
+            text, bad = sv.series_spark(s, spark_w)
             line = Text(text, style="cyan")
             for i in bad:
                 line.stylize("bold red", i, i + 1)

@@ -48,7 +48,7 @@ class RunHeader(Widget):
             rate = sv.steps_per_second(s)
             if rate is not None:
                 t.append(f"  {rate:.3g} steps/s")
-        t.append(f"  {sv.fmt_duration(time.time() - run.started)}", style="dim")
+        t.append(f"  {sv.fmt_duration(getattr(self.app, 'clock', time.time)() - run.started)}", style="dim")
         if self.job is not None:
             info = self.job.info()
             style = "green" if info.state == "running" else "yellow"
