@@ -67,8 +67,8 @@ def downsample(values: Sequence[float], width: int, agg: str = "mean") -> list[f
     n = len(values)
     if width <= 0 or n == 0:
         return []
-    if n <= width:
-        return [v if math.isfinite(v) else math.nan for v in values]
+    if n <= width:  # stretched over the width: a short run fills the row like a long one
+        return [v if math.isfinite(v) else math.nan for v in (values[c * n // width] for c in range(width))]
     out = []
     for c in range(width):
         lo = c * n // width

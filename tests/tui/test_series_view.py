@@ -29,8 +29,10 @@ def test_downsample_keeps_a_spike_of_a_long_run_and_covers_all_of_it():
 
 def test_nonfinite_values_stay_visible():
     s = _series("loss", [1.0, 0.9, math.nan, 0.8] + [0.7] * 10)
-    text, bad = sv.series_spark(s, 60)
+    text, bad = sv.series_spark(s, 14)
     assert bad == [2] and text[2] == sv.NONFINITE_MARK
+    wide, bad = sv.series_spark(s, 28)  # a short run is stretched over the row, NaN included
+    assert len(wide) == 28 and bad == [4, 5]
     cols = sv.downsample([1.0, math.inf, 1.0, 1.0], 2)
     assert math.isnan(cols[0]) and cols[1] == 1.0
 
