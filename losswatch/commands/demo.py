@@ -38,11 +38,12 @@ class DemoJob:
 
     ESCALATION = "SIGINT, wait 5 s, SIGTERM, wait 5 s, SIGKILL (process group)"
 
-    def __init__(self, monitor: Monitor, run: Run, log_path: str, interval: float) -> None:
+    def __init__(self, monitor: Monitor, run: Run, log_path: str, interval: float,
+                 cmdline: list[str] | None = None) -> None:
         self.monitor = monitor
         self.run = run
         self.log_path = log_path
-        self.cmdline = [sys.executable, simulated_job.__file__, "--interval", str(interval)]
+        self.cmdline = cmdline or [sys.executable, simulated_job.__file__, "--interval", str(interval)]
         self.proc: subprocess.Popen | None = None
         self.returncode: int | None = None
         self.stopped = False

@@ -29,7 +29,9 @@ class StopDialog(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         info = self.info
-        cmd = shlex.join(info.cmdline) if info.cmdline else "(command line unknown)"
+        cmd = " ".join(shlex.join(info.cmdline).split()) if info.cmdline else "(command line unknown)"
+        if len(cmd) > 160:
+            cmd = cmd[:159] + "…"
         with Vertical(id="stop-box"):
             yield Label("Stop the training job?", id="stop-title")
             yield Static(f"pid        {info.pid}\ncommand    {cmd}\nescalation {info.escalation or 'default'}",
