@@ -181,6 +181,10 @@ class LosswatchApp(App):
                     self.screen.data_changed()
             elif isinstance(m, AlertUpdate):
                 self._alert_toast(m)
+                scr = self.screen
+                if isinstance(scr, PlotScreen) and scr.run.name == m.alert.run and m.alert.state == "firing":
+                    scr.alert_steps.append((m.alert.step, m.alert.rule))
+                    scr.replot()
             elif isinstance(m, ActionUpdate):
                 r = m.result
                 self.notify(f"{r.action} ({r.rule}): {r.result} {r.target if r.target is not None else ''}",
@@ -302,6 +306,20 @@ class LosswatchApp(App):
         else:
             self.call_from_thread(fn, *args, **kw)
 
+    def write_to_terminal(self, data: str | bytes) -> None:
+        """Write raw bytes (OSC notifications, the bell) to the terminal through Textual's driver,
+        from any thread, so they do not tear the screen. The action layer's notify uses this as its
+        writer while the TUI is up."""
+        text = data.decode("utf-8", errors="replace") if isinstance(data, bytes) else data
+
+        def write() -> None:
+            driver = self._driver
+            if driver is not None:
+                driver.write(text)
+                driver.flush()
+
+        self.from_any_thread(write)
+
     def _call_core(self, fn: Callable[[], object]) -> None:
         """Run a core method on the feeding thread when there is one (the core is single-threaded)."""
         if self.loop is not None and hasattr(self.loop, "post"):
@@ -332,7 +350,8 @@ class LosswatchApp(App):
 
     def on_metric_table_opened(self, msg: MetricTable.Opened) -> None:
         run = self.monitor.runs[msg.run]
-        steps = [(a.step, a.rule) for a in list(run.alerts) if a.state == "firing"]
+        panel = next((p for p in self.panels() if p.run.name == msg.run), None)
+        steps = list(panel.query_one(AlertsPanel).fired) if panel is not None else []
         self.push_screen(PlotScreen(run, msg.metric, steps))
 
     def on_alerts_panel_opened(self, msg: AlertsPanel.Opened) -> None:

@@ -347,3 +347,20 @@ def test_demo_job_is_a_real_child_process(tmp_path):
     assert job.returncode == 0 and job.cmdline[0] == sys.executable
     assert "Training completed." in log.read_text()
     assert run.reader.lines_read == len(log.read_text().splitlines())
+
+
+def test_plot_marks_alert_steps_also_when_they_fire_while_open(nan_log):
+    async def go():
+        app, monitor, reps = replayed([nan_log])
+        async with app.run_test(size=(100, 30)) as pilot:
+            await settle(pilot, app, reps)
+            monitor.emit(AlertChanged(_alert(str(nan_log))))
+            await settle(pilot, app)
+            await pilot.press("enter")
+            title = lambda: str(app.screen.query_one("#plot-title").render())  # noqa: E731
+            assert "nonfinite_loss@99" in title() and "non-finite from 100" in title()
+            monitor.emit(AlertChanged(Alert("diverging", "critical", str(nan_log), "firing", 97.0, 98, 5.0, "up")))
+            await settle(pilot, app)
+            assert "diverging@97" in title()
+
+    asyncio.run(go())

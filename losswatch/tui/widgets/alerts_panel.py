@@ -43,12 +43,15 @@ class AlertsPanel(Widget, can_focus=True):
         # latest state per rule, in the order rules first fired
         self.alerts: dict[str, Alert] = {}
         self.muted: dict[str, float] = {}
+        self.fired: list[tuple[float, str]] = []  # (step, rule) of every firing, for plot markers
 
     def add(self, alert: Alert) -> None:
         if alert.state == "pending" and alert.rule not in self.alerts:
             return
         if alert.state == "pending":
             return  # a pending re-evaluation never hides what is firing or resolved
+        if alert.state == "firing":
+            self.fired.append((alert.step, alert.rule))
         self.alerts[alert.rule] = alert
         self.set_class(any(a.state == "firing" for a in self.alerts.values()), "-firing")
         self.refresh(layout=True)

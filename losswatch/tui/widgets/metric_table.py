@@ -104,9 +104,12 @@ class MetricTable(Widget, can_focus=True):
         out.append(f"{sv.fmt(b[1]) if b else '':>{STEP_W}} ", style=base or "dim")
         d = sv.direction(s.name)
         tr = sv.trend(s)
-        arrow = "↑" if tr > 0 else "↓" if tr < 0 else "→"
-        good = d * tr
-        out.append(f"{arrow} ", style="green" if good > 0 else "red" if good < 0 else "dim")
+        if not math.isfinite(last):
+            out.append("× ", style="bold red")
+        else:
+            arrow = "↑" if tr > 0 else "↓" if tr < 0 else "→"
+            good = d * tr
+            out.append(f"{arrow} ", style="green" if good > 0 else "red" if good < 0 else "dim")
         if spark_w > 0:
             text, bad = sv.series_spark(s, spark_w)
             line = Text(text, style="cyan")
