@@ -7,6 +7,7 @@ anything else from losswatch.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass, field
@@ -57,8 +58,12 @@ def clean_name(raw: str) -> str:
     return name
 
 
+@functools.lru_cache(maxsize=8192)
 def canonical_name(raw: str) -> str:
-    """Canonical name for a raw metric name: a known synonym, else the cleaned raw name."""
+    """Canonical name for a raw metric name: a known synonym, else the cleaned raw name.
+
+    Cached: parsers call it for every value of every line, with a handful of distinct names.
+    """
     cleaned = clean_name(raw)
     return SYNONYMS.get(cleaned, cleaned)
 

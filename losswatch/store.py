@@ -6,6 +6,9 @@ A run of days can log tens of millions of samples. Each series keeps:
 - a downsampled overview of the whole run (min/max/last per bucket; buckets double in width when
   full) so a sparkline keeps the shape of a long run instead of only its end.
 Rules keep their own incremental state (the engine), so they never need the full history.
+
+Batches are added column-wise with numpy (one pass per metric, no object per sample): a backlog
+of millions of samples costs a few array operations per 1 MB block of log.
 """
 
 from __future__ import annotations
@@ -13,7 +16,9 @@ from __future__ import annotations
 import math
 from array import array
 from collections.abc import Iterable
-from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
 
 from losswatch.model import SampleBatch
 
@@ -21,15 +26,27 @@ RECENT = 100_000
 OVERVIEW_BUCKETS = 1024
 
 
-@dataclass
-class Point:
+class Point(NamedTuple):
     step: float
     value: float
     line: int
 
 
+def _fmin(a: float, b: float) -> float:
+    """min ignoring NaN (NaN only when both are)."""
+    return b if a != a else a if b != b else (a if a <= b else b)
+
+
+def _fmax(a: float, b: float) -> float:
+    return b if a != a else a if b != b else (a if a >= b else b)
+
+
 class Overview:
-    """Whole-run shape in at most `2 * buckets` buckets: (first step, min, max, last) per bucket."""
+    """Whole-run shape in at most `2 * buckets` buckets: (first step, min, max, last) per bucket.
+
+    Every bucket but the last holds `width` samples; min/max ignore NaN unless a bucket has
+    nothing else, and NaN stays visible in `lasts`.
+    """
 
     __slots__ = ("buckets", "width", "steps", "mins", "maxs", "lasts", "_fill")
 
@@ -49,11 +66,8 @@ class Overview:
             self.maxs.append(value)
             self.lasts.append(value)
         else:
-            # min/max ignore NaN unless the bucket has nothing else; NaN stays visible in `lasts`
-            if value < self.mins[-1] or math.isnan(self.mins[-1]):
-                self.mins[-1] = value
-            if value > self.maxs[-1] or math.isnan(self.maxs[-1]):
-                self.maxs[-1] = value
+            self.mins[-1] = _fmin(self.mins[-1], value)
+            self.maxs[-1] = _fmax(self.maxs[-1], value)
             self.lasts[-1] = value
         self._fill += 1
         if self._fill >= self.width:
@@ -61,22 +75,58 @@ class Overview:
             if len(self.steps) >= 2 * self.buckets:
                 self._halve()
 
+    def add_many(self, steps: np.ndarray, values: np.ndarray) -> None:
+        """The same as `add` for each sample, a bucket row at a time."""
+        i, n = 0, len(values)
+        while i < n:
+            w = self.width
+            if self._fill:  # finish the open bucket
+                take = min(w - self._fill, n - i)
+                chunk = values[i:i + take]
+                self.mins[-1] = _fmin(self.mins[-1], float(np.fmin.reduce(chunk)))
+                self.maxs[-1] = _fmax(self.maxs[-1], float(np.fmax.reduce(chunk)))
+                self.lasts[-1] = float(chunk[-1])
+                self._fill += take
+                i += take
+            else:
+                room = 2 * self.buckets - len(self.steps)
+                m = min((n - i) // w, room)
+                if m > 0:  # whole buckets
+                    block = values[i:i + m * w].reshape(m, w)
+                    self.steps.frombytes(np.ascontiguousarray(steps[i:i + m * w:w]).tobytes())
+                    self.mins.frombytes(np.fmin.reduce(block, axis=1).tobytes())
+                    self.maxs.frombytes(np.fmax.reduce(block, axis=1).tobytes())
+                    self.lasts.frombytes(np.ascontiguousarray(block[:, -1]).tobytes())
+                    i += m * w
+                    self._fill = w  # the last bucket is complete
+                else:  # open a bucket with the rest
+                    chunk = values[i:]
+                    self.steps.append(float(steps[i]))
+                    self.mins.append(float(np.fmin.reduce(chunk)))
+                    self.maxs.append(float(np.fmax.reduce(chunk)))
+                    self.lasts.append(float(chunk[-1]))
+                    self._fill = len(chunk)
+                    i = n
+            if self._fill >= self.width:
+                self._fill = 0
+                if len(self.steps) >= 2 * self.buckets:
+                    self._halve()
+
     def _halve(self) -> None:
         n = len(self.steps) // 2 * 2
-        steps, mins, maxs, lasts = array("d"), array("d"), array("d"), array("d")
-        for i in range(0, n, 2):
-            steps.append(self.steps[i])
-            a, b = self.mins[i], self.mins[i + 1]
-            mins.append(b if math.isnan(a) else a if math.isnan(b) else min(a, b))
-            a, b = self.maxs[i], self.maxs[i + 1]
-            maxs.append(b if math.isnan(a) else a if math.isnan(b) else max(a, b))
-            lasts.append(self.lasts[i + 1])
-        self.steps, self.mins, self.maxs, self.lasts = steps, mins, maxs, lasts
+        steps = np.frombuffer(self.steps, dtype=np.float64)[:n]
+        mins = np.frombuffer(self.mins, dtype=np.float64)[:n]
+        maxs = np.frombuffer(self.maxs, dtype=np.float64)[:n]
+        lasts = np.frombuffer(self.lasts, dtype=np.float64)[:n]
+        self.steps = array("d", np.ascontiguousarray(steps[0::2]).tobytes())
+        self.mins = array("d", np.fmin(mins[0::2], mins[1::2]).tobytes())
+        self.maxs = array("d", np.fmax(maxs[0::2], maxs[1::2]).tobytes())
+        self.lasts = array("d", np.ascontiguousarray(lasts[1::2]).tobytes())
         self.width *= 2
 
 
 class Series:
-    """One metric of one run."""
+    """One metric of one run: exact aggregates, the recent points exactly, an overview of all."""
 
     def __init__(self, name: str, raw_name: str = "", recent: int = RECENT) -> None:
         self.name = name
@@ -84,10 +134,13 @@ class Series:
         self.recent = recent
         self.count = 0
         self.nonfinite = 0
-        self.first: Point | None = None
-        self.last: Point | None = None
-        self.min: Point | None = None
-        self.max: Point | None = None
+        self._first: Point | None = None
+        # last/min/max as plain numbers (no object per sample); Points are made when asked for
+        self._last_step = self._last_value = math.nan
+        self._last_line = 0
+        self._min = (math.inf, math.nan, 0)  # (value, step, line); value inf = no finite value yet
+        self._max = (-math.inf, math.nan, 0)
+        self._has_min = False
         self.last_wall_time = math.nan
         self.steps = array("d")
         self.values = array("d")
@@ -95,18 +148,40 @@ class Series:
         self.times = array("d")
         self.overview = Overview()
 
+    # -- aggregates as Points ----------------------------------------------------------------------
+
+    @property
+    def first(self) -> Point | None:
+        return self._first
+
+    @property
+    def last(self) -> Point | None:
+        return Point(self._last_step, self._last_value, self._last_line) if self.count else None
+
+    @property
+    def min(self) -> Point | None:
+        v, s, ln = self._min
+        return Point(s, v, ln) if self._has_min else None
+
+    @property
+    def max(self) -> Point | None:
+        v, s, ln = self._max
+        return Point(s, v, ln) if self._has_min else None
+
+    # -- adding ------------------------------------------------------------------------------------
+
     def add(self, step: float, value: float, line: int, wall_time: float) -> None:
+        """One sample (GPU sampler, tests); batches go through `add_many`."""
+        if not self.count:
+            self._first = Point(step, value, line)
         self.count += 1
-        p = None
-        if self.first is None:
-            p = Point(step, value, line)
-            self.first = p
-        self.last = p or Point(step, value, line)
-        if math.isfinite(value):
-            if self.min is None or value < self.min.value:
-                self.min = self.last
-            if self.max is None or value > self.max.value:
-                self.max = self.last
+        self._last_step, self._last_value, self._last_line = step, value, line
+        if value - value == 0:  # finite
+            if value < self._min[0]:
+                self._min = (value, step, line)
+            if value > self._max[0] or not self._has_min:
+                self._max = (value, step, line)
+            self._has_min = True
         else:
             self.nonfinite += 1
         self.last_wall_time = wall_time
@@ -114,10 +189,47 @@ class Series:
         self.values.append(value)
         self.lines.append(line)
         self.times.append(wall_time)
-        if len(self.values) >= 2 * self.recent:
-            cut = len(self.values) - self.recent
-            del self.steps[:cut], self.values[:cut], self.lines[:cut], self.times[:cut]
+        self._trim()
         self.overview.add(step, value)
+
+    def add_many(self, steps: np.ndarray, values: np.ndarray, lines: np.ndarray, wall_time: float) -> None:
+        """Samples of this series in log order (float64 steps/values, int64 lines)."""
+        n = len(values)
+        if not n:
+            return
+        if not self.count:
+            self._first = Point(float(steps[0]), float(values[0]), int(lines[0]))
+        self.count += n
+        self._last_step, self._last_value, self._last_line = float(steps[-1]), float(values[-1]), int(lines[-1])
+        finite = np.isfinite(values)
+        nfinite = int(np.count_nonzero(finite))
+        self.nonfinite += n - nfinite
+        if nfinite:
+            lo = np.where(finite, values, np.inf) if nfinite < n else values
+            hi = np.where(finite, values, -np.inf) if nfinite < n else values
+            i, j = int(np.argmin(lo)), int(np.argmax(hi))  # the first of equal extremes, as `add`
+            if lo[i] < self._min[0]:
+                self._min = (float(lo[i]), float(steps[i]), int(lines[i]))
+            if hi[j] > self._max[0] or not self._has_min:
+                self._max = (float(hi[j]), float(steps[j]), int(lines[j]))
+            self._has_min = True
+        self.last_wall_time = wall_time
+        keep = min(n, self.recent)  # older points of a huge batch would be trimmed at once anyway
+        self.steps.frombytes(steps[n - keep:].tobytes())
+        self.values.frombytes(values[n - keep:].tobytes())
+        self.lines.frombytes(lines[n - keep:].tobytes())
+        self.times.frombytes(np.full(keep, wall_time).tobytes())
+        self._trim()
+        self.overview.add_many(steps, values)
+
+    def _trim(self) -> None:
+        """Keep at most 1.25 × `recent` points; cut back to `recent` (amortised, a memmove)."""
+        n = len(self.values)
+        if n > self.recent + (self.recent >> 2):
+            cut = n - self.recent
+            del self.steps[:cut], self.values[:cut], self.lines[:cut], self.times[:cut]
+
+    # -- reading -----------------------------------------------------------------------------------
 
     def tail(self, n: int) -> list[float]:
         return list(self.values[-n:])
@@ -135,15 +247,36 @@ class Store:
         self.series: dict[str, Series] = {}
         self.samples = 0
 
+    def _series(self, metric: str, batch: SampleBatch) -> Series:
+        s = self.series.get(metric)
+        if s is None:
+            s = self.series[metric] = Series(metric, batch.raw_names.get(metric, metric), self.recent)
+        return s
+
     def add_batch(self, batch: SampleBatch) -> None:
-        series = self.series
+        n = len(batch)
+        if not n:
+            return
+        metrics = batch.metrics
         t = batch.wall_time
-        for metric, step, value, line in zip(batch.metrics, batch.steps, batch.values, batch.lines, strict=True):
-            s = series.get(metric)
-            if s is None:
-                s = series[metric] = Series(metric, batch.raw_names.get(metric, metric), self.recent)
-            s.add(step, value, line, t)
-        self.samples += len(batch)
+        if n < 8:  # live trickle: numpy set-up would cost more than it saves
+            for metric, step, value, line in zip(metrics, batch.steps, batch.values, batch.lines, strict=True):
+                self._series(metric, batch).add(step, value, line, t)
+            self.samples += n
+            return
+        steps = np.array(batch.steps, dtype=np.float64)
+        values = np.array(batch.values, dtype=np.float64)
+        lines = np.array(batch.lines, dtype=np.int64)
+        first = metrics[0]
+        if metrics.count(first) == n:
+            self._series(first, batch).add_many(steps, values, lines, t)
+        else:
+            codes_of: dict[str, int] = {}
+            codes = np.array([codes_of.setdefault(m, len(codes_of)) for m in metrics], dtype=np.int32)
+            for metric, code in codes_of.items():
+                sel = np.flatnonzero(codes == code)
+                self._series(metric, batch).add_many(steps[sel], values[sel], lines[sel], t)
+        self.samples += n
 
     def get(self, metric: str) -> Series | None:
         return self.series.get(metric)

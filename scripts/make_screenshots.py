@@ -21,8 +21,9 @@ sys.path.insert(0, str(ROOT))
 
 from losswatch.commands.common import make_engine  # noqa: E402
 from losswatch.commands.demo import DemoJob  # noqa: E402
+from losswatch.ingest.playback import Playback  # noqa: E402
+from losswatch.live import LiveLoop  # noqa: E402
 from losswatch.monitor import Monitor  # noqa: E402
-from losswatch.replay import Replay  # noqa: E402
 from losswatch.tui import make_app  # noqa: E402
 
 SIZE = (120, 34)
@@ -51,7 +52,7 @@ async def settle(pilot, app) -> None:
 async def replay_scene(log: Path, out: Path, keys: list[str], size=SIZE) -> None:
     monitor = Monitor(engine=engine())
     run = monitor.add_run(str(log))
-    rep = Replay(monitor, run, str(log))
+    rep = Playback(LiveLoop(monitor), run, str(log), speed=0)
     app = make_app(monitor, rep, [str(log)], title=f"losswatch tail {log.name}")
     async with app.run_test(size=size) as pilot:
         await wait(pilot, rep.done.is_set)
@@ -85,7 +86,7 @@ async def diverge_scene(log: Path, out_dir: Path) -> None:
         monitor = Monitor(engine=engine())
         run = monitor.add_run(str(path))
         cmd = [sys.executable, "-c", WRITER, str(log), "760", "0.5"]
-        job = DemoJob(monitor, run, str(path), 0.0, cmdline=cmd)
+        job = DemoJob(LiveLoop(monitor), run, str(path), 0.0, cmdline=cmd)
         app = make_app(monitor, job, [str(path)], job=job.control, title="losswatch run")
         try:
             async with app.run_test(size=SIZE) as pilot:

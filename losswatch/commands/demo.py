@@ -22,6 +22,7 @@ from losswatch.commands.common import make_engine
 from losswatch.events import RunChanged
 from losswatch.examples import simulated_job
 from losswatch.headless import TextPrinter
+from losswatch.live import LiveLoop
 from losswatch.monitor import Monitor, Run
 
 
@@ -34,13 +35,18 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 
 class DemoJob:
-    """The simulated job as a child process whose output goes to a log file and to the monitor."""
+    """A job as a child process: its output goes to a log file and, through the live loop, to the monitor.
+
+    `start()` starts the job and the loop (the shape the TUI expects); `stop()` stops following,
+    never the job. The job is stopped through `control` (the TUI's stop key) or `kill` (demo exit).
+    """
 
     ESCALATION = "SIGINT, wait 5 s, SIGTERM, wait 5 s, SIGKILL (process group)"
 
-    def __init__(self, monitor: Monitor, run: Run, log_path: str, interval: float,
+    def __init__(self, loop: LiveLoop, run: Run, log_path: str, interval: float = 0.05,
                  cmdline: list[str] | None = None) -> None:
-        self.monitor = monitor
+        self.loop = loop
+        self.monitor = loop.monitor
         self.run = run
         self.log_path = log_path
         self.cmdline = cmdline or [sys.executable, simulated_job.__file__, "--interval", str(interval)]
@@ -50,7 +56,6 @@ class DemoJob:
         self.done = threading.Event()
         self._thread: threading.Thread | None = None
 
-    # the live-loop shape the TUI starts and stops
     def start(self) -> None:
         if self.proc is not None:
             return
@@ -58,12 +63,15 @@ class DemoJob:
                                      stdin=subprocess.DEVNULL, start_new_session=True)
         self._thread = threading.Thread(target=self._pump, name="losswatch-demo-job", daemon=True)
         self._thread.start()
+        if self.loop.loop_thread is None and not self.loop.stopped:
+            self.loop.start()
 
     def stop(self) -> None:
         """Stop following (the screen closes). Never stops the job: see `kill` and `control`."""
+        self.loop.stop()
 
     def post(self, fn) -> None:
-        fn()
+        self.loop.post(fn)
 
     @property
     def control(self) -> DemoJobControl:
@@ -78,11 +86,11 @@ class DemoJob:
                 if not data:
                     break
                 log.write(data)
-                self.monitor.feed(self.run, data)
-        self.monitor.finish(self.run)
+                self.loop.feed(self.run, data)
+        self.loop.finish(self.run)
         self.returncode = self.proc.wait()
-        self.monitor.emit(RunChanged(self.run.name, "job-exited", {"returncode": self.returncode}))
-        self.done.set()
+        exited = RunChanged(self.run.name, "job-exited", {"returncode": self.returncode})
+        self.loop.post(lambda: (self.monitor.emit(exited), self.done.set()))
 
     def info(self):
         from losswatch.tui.job import JobInfo
@@ -136,7 +144,8 @@ def run(args: argparse.Namespace) -> int:
         open(path, "wb").close()
         monitor = Monitor(engine=make_engine(args))
         run_ = monitor.add_run(path)
-        job = DemoJob(monitor, run_, path, interval)
+        loop = LiveLoop(monitor)
+        job = DemoJob(loop, run_, path, interval)
         try:
             if tty:
                 from losswatch.tui import run_tui
@@ -148,6 +157,7 @@ def run(args: argparse.Namespace) -> int:
             job.start()
             print(f"demo: job pid {job.proc.pid if job.proc else '?'}: {' '.join(job.cmdline)}", flush=True)
             job.done.wait(timeout=120)
+            loop.stop()
             print(f"demo: job ended ({job.info().state}) after {time.monotonic() - t0:.1f} s; "
                   f"read {run_.reader.lines_read} lines as {run_.format_name}; "
                   f"metrics: {', '.join(run_.store.metrics()) or 'none'}", flush=True)

@@ -25,12 +25,18 @@ EVENT_PATTERNS: list[tuple[str, str]] = [
     ("event.killed", r"CANCELLED AT|\bKilled\b$|Segmentation fault"),
 ]
 
+# Substrings one of which every pattern above contains: a block with none of them has no event, and
+# `in` (a fast substring search in C) rejects it far faster than the combined regex would.
+_HINTS = ("emory", "OOM", "Traceback", "verflow", "VERFLOW", "oss scale", "inf or nan", "Skipping step",
+          "NCCL", "nccl", "Watchdog", "CANCELLED", "Killed", "Segmentation")
 _COMBINED = re.compile("|".join(f"(?P<g{i}>{p})" for i, (_, p) in enumerate(EVENT_PATTERNS)), re.MULTILINE)
 _METRICS = [m for m, _ in EVENT_PATTERNS]
 
 
 def scan_events(block: str, first_line: int) -> list[tuple[int, str]]:
     """(line_no, metric) for each event in a block of logical lines, in line order."""
+    if not any(h in block for h in _HINTS):
+        return []
     found: list[tuple[int, str]] = []
     last_pos = 0
     line_no = first_line

@@ -18,6 +18,7 @@ ANSI_RE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?
 _SPECIAL = re.compile(r"[\r\x1b\b\x00]")
 
 MAX_LINE_BYTES = 1 << 20
+_TRIM_AT = 1 << 16
 _CR = 0x0D
 
 
@@ -67,8 +68,9 @@ class LineSplitter:
     def __init__(self, max_line_bytes: int = MAX_LINE_BYTES) -> None:
         self.max_line_bytes = max_line_bytes
         self.lines_done = 0
-        self._pending = b""
+        self._pending = bytearray()  # the line being written; appended in place (no quadratic copies)
         self._overflow = False  # the pending line hit max_line_bytes: drop bytes until '\n'
+        self._trim_at = _TRIM_AT  # look for old '\r' frames to drop once the pending line is this long
 
     @property
     def pending_bytes(self) -> int:
@@ -89,9 +91,8 @@ class LineSplitter:
         if self._pending or self._overflow:
             first_nl = data.find(b"\n")
             self._hold(data[:first_nl])
-            data = self._pending + data[first_nl:]
-            self._pending = b""
-            self._overflow = False
+            data = bytes(self._pending) + data[first_nl:]
+            self._reset_pending()
             nl = data.rfind(b"\n")
         complete = data[:nl]
         tail = data[nl + 1:]
@@ -107,41 +108,49 @@ class LineSplitter:
         """End of a finished file: the last line, even without '\\n'."""
         if not self._pending and not self._overflow:
             return None
-        data = self._pending
-        self._pending = b""
-        self._overflow = False
+        data = bytes(self._pending)
+        self._reset_pending()
         self.lines_done += 1
         return self.lines_done, clean_line(data.decode("utf-8", "replace"))
 
     # -- bounded memory for the line being written -------------------------------------------------
 
+    def _reset_pending(self) -> None:
+        self._pending = bytearray()
+        self._overflow = False
+        self._trim_at = _TRIM_AT
+
     def _hold(self, data: bytes) -> None:
-        if not data:
+        if not data or self._overflow:
             return
-        if self._overflow:
-            return
-        buf = self._pending + data if self._pending else data
-        if len(buf) > 65536:
-            buf = self._drop_old_frames(buf)
+        buf = self._pending
+        buf += data
+        if len(buf) > self._trim_at:
+            self._drop_old_frames(buf)
+            # scan again only after the line has doubled: linear time however small the pieces
+            self._trim_at = max(_TRIM_AT, 2 * len(buf))
         if len(buf) > self.max_line_bytes:
-            buf = self._cap(buf)
+            self._drop_old_frames(buf)
+        if len(buf) > self.max_line_bytes:
+            del buf[self.max_line_bytes:]
             self._overflow = True
-        self._pending = buf
 
     @staticmethod
-    def _drop_old_frames(buf: bytes) -> bytes:
-        """Keep only the last non-empty '\\r' frame of a long progress-bar line."""
+    def _drop_old_frames(buf: bytearray) -> None:
+        """Keep only the last non-empty '\\r' frame of a long progress-bar line (in place)."""
         cr = buf.rfind(b"\r")
         if cr < 0:
-            return buf
+            return
         if buf[cr + 1:].strip():
-            return buf[cr:]
+            del buf[:cr]
+            return
         prev = buf.rfind(b"\r", 0, cr)
-        return buf[prev if prev >= 0 else 0:]
+        del buf[:prev if prev >= 0 else 0]
 
     def _cap(self, line: bytes) -> bytes:
-        line = self._drop_old_frames(line)
-        return line[: self.max_line_bytes]
+        buf = bytearray(line)
+        self._drop_old_frames(buf)
+        return bytes(buf[: self.max_line_bytes])
 
     def _cap_long_lines(self, block: bytes) -> bytes:
         parts = block.split(b"\n")

@@ -58,10 +58,25 @@ class LogReader:
             self._decide(batch, final=True)
         return batch
 
+    @property
+    def undecided(self) -> bool:
+        """Lines were read but the format is not decided yet (their samples are held back)."""
+        return self.parser is None and bool(self._undecided_lines)
+
+    def decide(self, wall_time: float | None = None) -> SampleBatch:
+        """Decide the format now from the lines seen so far (a live log gone quiet early on)."""
+        batch = SampleBatch(time.time() if wall_time is None else wall_time)
+        if self.undecided:
+            self._decide(batch, final=True)
+        return batch
+
     def restart(self) -> None:
         """The file was truncated or replaced: line numbers start again; the format is kept."""
         self.splitter = LineSplitter()
-        if self.format_name is not None:
+        rewind = getattr(self.parser, "rewind", None)
+        if rewind is not None:  # a rewritten whole-document file (trainer_state.json): no repeats
+            rewind()
+        elif self.format_name is not None:
             self.parser = formats.get_format(self.format_name)()
 
     def _block(self, first_line: int, block: str, batch: SampleBatch, final: bool) -> None:

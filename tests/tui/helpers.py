@@ -6,46 +6,51 @@ import asyncio
 import time
 from pathlib import Path
 
+from losswatch.ingest.playback import Playback
+from losswatch.live import LiveLoop
 from losswatch.monitor import Monitor
-from losswatch.replay import Replay
 from losswatch.tui import make_app
 
 FIXED_CLOCK = 1_700_000_000.0
 
 
 def replayed(paths: list[str | Path], **app_kw):
-    """(app, monitor, replays): each log played fully by a Replay thread once the app starts."""
+    """(app, monitor, players): each log played whole, as fast as it reads, once the app starts.
+
+    The real live loop owns the monitor; one `Playback` per log hands it the bytes.
+    """
     monitor = Monitor(**({"engine": app_kw.pop("engine")} if "engine" in app_kw else {}))
-    replays = []
+    loop = LiveLoop(monitor)
+    players = []
     for p in paths:
         run = monitor.add_run(str(p))
         run.started = FIXED_CLOCK - 65
-        replays.append(Replay(monitor, run, str(p)))
-    loop = app_kw.pop("loop", None)
-    if loop is None and replays:
-        loop = Group(replays)
-    app = make_app(monitor, loop, [str(p) for p in paths], clock=lambda: FIXED_CLOCK, **app_kw)
-    return app, monitor, replays
+        players.append(Playback(loop, run, str(p), speed=0))
+    app = make_app(monitor, Players(loop, players), [str(p) for p in paths], clock=lambda: FIXED_CLOCK, **app_kw)
+    return app, monitor, players
 
 
-class Group:
-    """Starts/stops several replays as one loop."""
+class Players:
+    """Several playbacks on one live loop, with the loop's shape (start, stop, post)."""
 
-    def __init__(self, replays: list[Replay]) -> None:
-        self.replays = replays
+    def __init__(self, loop: LiveLoop, players: list[Playback]) -> None:
+        self.loop = loop
+        self.players = players
         self.posted = 0
 
     def start(self) -> None:
-        for r in self.replays:
-            r.start()
+        for p in self.players:
+            p._start_player()
+        self.loop.start()
 
     def stop(self) -> None:
-        for r in self.replays:
-            r.stop()
+        for p in self.players:
+            p._stop.set()
+        self.loop.stop()
 
     def post(self, fn) -> None:
         self.posted += 1
-        self.replays[0].post(fn)
+        self.loop.post(fn)
 
 
 async def settle(pilot, app, replays=(), timeout: float = 10.0) -> None:

@@ -10,6 +10,7 @@ import time
 
 from losswatch.commands.demo import DemoJob
 from losswatch.events import ActionDone, AlertChanged
+from losswatch.live import LiveLoop
 from losswatch.model import ActionResult, Alert
 from losswatch.monitor import Monitor
 from losswatch.tui import make_app
@@ -226,7 +227,7 @@ def test_stop_key_asks_then_stops_a_real_job(tmp_path):
         log.write_bytes(b"")
         monitor = Monitor()
         run = monitor.add_run(str(log))
-        job = DemoJob(monitor, run, str(log), interval=0.05)
+        job = DemoJob(LiveLoop(monitor), run, str(log), interval=0.05)
         app = make_app(monitor, job, [str(log)], job=job.control)
         async with app.run_test(size=(80, 24)) as pilot:
             await _until(pilot, lambda: job.proc is not None and log.stat().st_size > 0)
@@ -252,7 +253,7 @@ def test_stop_dialog_cancels_itself_and_quit_leaves_the_job_running(tmp_path):
         log.write_bytes(b"")
         monitor = Monitor()
         run = monitor.add_run(str(log))
-        job = DemoJob(monitor, run, str(log), interval=0.05)
+        job = DemoJob(LiveLoop(monitor), run, str(log), interval=0.05)
         app = make_app(monitor, job, [str(log)], job=job.control, stop_countdown=1)
         try:
             async with app.run_test(size=(80, 24)) as pilot:
@@ -309,7 +310,7 @@ def test_reload_rules_runs_on_the_feeding_thread(kv_log):
             await settle(pilot, app, reps)
             await pilot.press("r")
             await _until(pilot, lambda: any("3 rules loaded" in str(n.message) for n in app._notifications))
-            assert called == ["MainThread"] or called[0].startswith("losswatch-replay")
+            assert called == ["losswatch-live"]  # core calls run on the loop thread
             assert app.loop.posted == 1
 
     asyncio.run(go())
@@ -341,9 +342,10 @@ def test_demo_job_is_a_real_child_process(tmp_path):
     log.write_bytes(b"")
     monitor = Monitor()
     run = monitor.add_run(str(log))
-    job = DemoJob(monitor, run, str(log), interval=0.0)
+    job = DemoJob(LiveLoop(monitor), run, str(log), interval=0.0)
     job.start()
     assert job.done.wait(30)
+    job.stop()
     assert job.returncode == 0 and job.cmdline[0] == sys.executable
     assert "Training completed." in log.read_text()
     assert run.reader.lines_read == len(log.read_text().splitlines())

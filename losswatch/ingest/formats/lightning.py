@@ -1,0 +1,100 @@
+"""PyTorch Lightning console output: the tqdm bar postfix `Epoch N: 100%|…| n/n [… , train_loss=…, val_loss=…]`.
+
+Only a bar in its final state (100%) is a point, at step N (the epoch as printed). The epoch's final
+bar may be printed again (after "`Trainer.fit` stopped"): a second final bar of the same epoch adds
+nothing. A value is read only when it is complete, i.e. followed by ',' or ']': the last field of a
+bar cut off at the terminal width ("val_loss=0.417, val_ac" glued to the next message) is not a
+value. The final results table of `trainer.test()`/`validate()` ("Test metric  DataLoader 0" then
+"test_loss  0.424…" rows) gives one point per metric at the last epoch. Bar names: `train_loss` → `loss`; the bar's own running `loss` becomes `loss_running` when
+`train_loss` is also shown; `train_loss_epoch` is the loss when neither is; `v_num` is not a metric.
+"""
+
+from __future__ import annotations
+
+import re
+
+from losswatch.ingest.formats._text import NUM, num
+from losswatch.ingest.formats.base import FormatParser
+from losswatch.model import SampleBatch, canonical_name
+
+BAR_RE = re.compile(r"^Epoch (\d+):\s+(\d+)%\|")
+PAIR_RE = re.compile(r"(?:, |\[)([A-Za-z_][\w/.\-]*)=(" + NUM + r")(?=[,\]])")
+BANNER_RE = re.compile(r"^(?:LOCAL_RANK: \d+ - CUDA_VISIBLE_DEVICES|GPU available: |`Trainer\.fit` stopped"
+                       r"|\s*\| Name\s+\| Type)")
+SKIP = frozenset(("v_num",))
+TABLE_HEAD_RE = re.compile(r"^[\s│┃|]*(?:Test|Validate) metric\b")
+TABLE_ROW_RE = re.compile(r"^[\s│┃|]*([A-Za-z_][\w/.\-]*)[\s│┃|]+(" + NUM + r")[\s│┃|]*$")
+
+
+class LightningFormat(FormatParser):
+    name = "lightning"
+    description = "PyTorch Lightning tqdm console: 'Epoch N: 100%|…| […, train_loss=…, val_loss=…]'"
+    priority = 10
+
+    def __init__(self) -> None:
+        self.last_epoch: float | None = None
+        self.in_table = False
+
+    @classmethod
+    def detect(cls, lines: list[str]) -> float:
+        banner = 0
+        for ln in lines[:2000]:
+            if ln.startswith("Epoch ") and BAR_RE.match(ln):
+                return 1.0
+            if BANNER_RE.match(ln):
+                banner += 1
+        return 0.45 if banner >= 2 else 0.0
+
+    def parse(self, block: str, first_line: int, out: SampleBatch) -> None:
+        if "Epoch " not in block and " metric" not in block and not self.in_table:
+            return
+        for i, line in enumerate(block.split("\n")):
+            if not line.startswith("Epoch "):
+                if self.in_table or " metric" in line:
+                    self._table(line, first_line + i, out)
+                continue
+            m = BAR_RE.match(line)
+            if m is None or m.group(2) != "100":
+                continue
+            epoch = float(m.group(1))
+            if epoch == self.last_epoch:
+                continue  # the same final bar printed again
+            start = line.find("[", m.end())
+            if start < 0:
+                continue
+            pairs = PAIR_RE.findall(line, start)
+            if not pairs:
+                continue
+            self.last_epoch = epoch
+            keys = {k for k, _ in pairs}
+            has_train = "train_loss" in keys or "loss" in keys
+            for key, val in pairs:
+                if key in SKIP:
+                    continue
+                v = num(val)
+                if v is None:
+                    continue
+                if key == "loss" and "train_loss" in keys:
+                    metric = "loss_running"
+                elif key == "train_loss_epoch" and not has_train:
+                    metric = "loss"
+                else:
+                    metric = canonical_name(key)
+                out.name(metric, key)
+                out.add(metric, epoch, v, first_line + i)
+
+    def _table(self, line: str, line_no: int, out: SampleBatch) -> None:
+        """A row of the results table printed by trainer.test()/validate()."""
+        if TABLE_HEAD_RE.match(line):
+            self.in_table = True
+            return
+        if not line.strip():
+            self.in_table = False
+            return
+        m = TABLE_ROW_RE.match(line)
+        if m:
+            v = num(m.group(2))
+            if v is not None:
+                metric = canonical_name(m.group(1))
+                out.name(metric, m.group(1))
+                out.add(metric, self.last_epoch if self.last_epoch is not None else 0.0, v, line_no)

@@ -1,0 +1,58 @@
+"""Bytes → logical lines: progress frames, backspaces, long lines, in pieces of any size, in bounded memory."""
+
+from __future__ import annotations
+
+import re
+
+from losswatch.ingest.events import _HINTS, EVENT_PATTERNS, scan_events
+from losswatch.ingest.lines import MAX_LINE_BYTES, LineSplitter
+
+
+def feed_all(sp: LineSplitter, data: bytes, piece: int, watch_pending: int | None = None) -> list[str]:
+    out: list[str] = []
+    for i in range(0, len(data), piece):
+        got = sp.feed(data[i:i + piece])
+        if watch_pending is not None:
+            assert sp.pending_bytes <= watch_pending
+        if got is not None:
+            assert got[0] == len(out) + 1
+            out.extend(got[1].split("\n"))
+    got = sp.flush()
+    if got is not None:
+        out.append(got[1])
+    return out
+
+
+def test_progress_line_of_thousands_of_frames_in_small_pieces():
+    """A 100 KB+ tqdm line fed 7 bytes at a time: right last frame, pending line never above 64 KB + frame."""
+    frames = b"".join(b"\r" + f" {k:5d}/5000 [00:01<00:02, loss={k / 1000:.3f}]".encode() for k in range(5000))
+    assert len(frames) > 100_000
+    data = b"step=1 loss=1.0\n" + frames + b"\x1b[0m\n" + b"step=2 loss=2.0\n"
+    lines = feed_all(LineSplitter(), data, 7, watch_pending=(1 << 16) + 64)
+    assert lines == ["step=1 loss=1.0", "  4999/5000 [00:01<00:02, loss=4.999]", "step=2 loss=2.0"]
+
+
+def test_ten_megabyte_line_is_capped_and_the_rest_is_read():
+    data = b"a=1\n" + b"x" * (10 << 20) + b"\nb=2\nc=3"
+    for piece in (4096, 1 << 20, 3 << 20):
+        lines = feed_all(LineSplitter(), data, piece, watch_pending=MAX_LINE_BYTES)
+        assert len(lines) == 4
+        assert lines[0] == "a=1" and lines[2:] == ["b=2", "c=3"]
+        assert lines[1] == "x" * MAX_LINE_BYTES
+
+
+def test_backspaces_crlf_ansi_nul_and_bad_utf8():
+    data = ("loss=0.59\b\b7\r\n\x1b[1;31mval_loss=2\x1b[0m\r\nnote=h\u00e9llo\x00 \xff\r\n").encode("utf-8", "surrogateescape")
+    data = data.replace("\u00ff".encode(), b"\xff")
+    for piece in (1, 2, 3, 64):
+        assert feed_all(LineSplitter(), data, piece) == ["loss=0.7", "val_loss=2", "note=h\u00e9llo \ufffd"]
+
+
+def test_every_event_pattern_is_covered_by_the_prefilter():
+    """`scan_events` skips blocks with none of `_HINTS`; each pattern must contain one of them."""
+    for _metric, pattern in EVENT_PATTERNS:
+        for alt in re.split(r"\|(?![^(]*\))", pattern):
+            literal = re.sub(r"\\[bdsw]\+?|\^|\$|\\|\.\*|\+", "", alt)
+            assert any(h in literal for h in _HINTS), alt
+    assert scan_events("a\nRuntimeError: CUDA out of memory. Tried\nb", 10) == [(11, "event.oom")]
+    assert scan_events("step=1 loss=2\n" * 100, 1) == []
