@@ -1,0 +1,75 @@
+"""Benchmark: `check` with the default rule packs against ingest alone (target: at most 2x).
+
+Usage: python3 bench/bench_rules.py [LOG] [--lines N]
+Without LOG it writes a `step=N loss=X lr=Y grad_norm=Z` log of N lines (default 1,000,000) to a
+temporary file (bench/gen_logs.py from the formats work is used instead when present).
+Prints lines/s for ingest alone, for ingest + rules, the ratio and the engine's own cost per line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from losswatch.commands.common import read_whole  # noqa: E402
+from losswatch.engine import build_engine  # noqa: E402
+from losswatch.monitor import Monitor  # noqa: E402
+
+
+def write_log(path: str, n: int, seed: int = 0) -> None:
+    """A healthy-looking run: warm-up, exponential decay, per-step noise, a cosine lr."""
+    rng = random.Random(seed)
+    with open(path, "w") as f:
+        for i in range(n):
+            loss = 0.5 + 4.5 * math.exp(-i / (n / 8)) * (1 + 0.08 * rng.gauss(0, 1))
+            lr = 3e-4 * min(1.0, i / 2000) * (0.5 + 0.5 * math.cos(math.pi * i / n))
+            g = 1.0 + 0.2 * abs(rng.gauss(0, 1))
+            f.write(f"step={i} loss={loss:.5f} lr={lr:.6g} grad_norm={g:.4f}\n")
+
+
+def timed(path: str, engine) -> tuple[float, int, int]:
+    m = Monitor(engine=engine)
+    alerts: list = []
+    m.subscribe(lambda ev: alerts.append(ev) if type(ev).__name__ == "AlertChanged" else None)
+    run = m.add_run(path)
+    t0 = time.process_time()
+    read_whole(m, run, path)
+    return time.process_time() - t0, run.reader.lines_read, len(alerts)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("log", nargs="?")
+    ap.add_argument("--lines", type=int, default=1_000_000)
+    args = ap.parse_args()
+    tmp = None
+    path = args.log
+    if path is None:
+        tmp = tempfile.NamedTemporaryFile(prefix="losswatch-bench-", suffix=".log", delete=False)
+        tmp.close()
+        path = tmp.name
+        write_log(path, args.lines)
+    try:
+        base, lines, _ = timed(path, None)
+        full, _, nalerts = timed(path, build_engine([], [], True))
+    finally:
+        if tmp is not None:
+            os.unlink(tmp.name)
+    print(f"log: {lines} lines ({'generated' if tmp else path})")
+    print(f"ingest alone:        {base:7.2f} s  {lines / base:10.0f} lines/s")
+    print(f"ingest + rules:      {full:7.2f} s  {lines / full:10.0f} lines/s  ({nalerts} alert changes)")
+    print(f"ratio:               {full / base:7.2f}x  (target <= 2x)")
+    print(f"engine per line:     {(full - base) / lines * 1e6:7.2f} us")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

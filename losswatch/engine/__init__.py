@@ -1,0 +1,45 @@
+"""The rule engine: YAML rule packs (language, window functions, alert states) evaluated over a run's samples.
+
+`build_engine` is the one entry point the commands use: shipped packs (`losswatch/rules/*.yaml`),
+then the user's `--rules` files (a rule with the same id replaces the earlier one), minus `--disable`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from losswatch.engine.engine import Engine
+from losswatch.engine.rulefile import RuleDef, RuleFile, load_rule_file
+from losswatch.errors import UsageError
+
+RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
+
+__all__ = ["Engine", "build_engine", "load_rules", "shipped_rule_files"]
+
+
+def shipped_rule_files() -> list[str]:
+    """Every shipped pack, default.yaml first (then gpu.yaml and any other), by name."""
+    files = sorted(RULES_DIR.glob("*.yaml"), key=lambda p: (p.name != "default.yaml", p.name))
+    return [str(p) for p in files]
+
+
+def load_rules(rule_files: list[str], disable: list[str], defaults: bool) -> tuple[list[RuleDef], list[RuleFile]]:
+    """The effective rule list: shipped packs, overridden by id by the user files, minus `disable`."""
+    files = (shipped_rule_files() if defaults else []) + list(rule_files)
+    loaded = [load_rule_file(p) for p in files]
+    by_id: dict[str, RuleDef] = {}
+    for rf in loaded:
+        for r in rf.rules:
+            by_id.pop(r.id, None)  # a replaced rule takes the new one's place at the end
+            by_id[r.id] = r
+    for rid in disable:
+        if rid not in by_id:
+            known = ", ".join(sorted(by_id)) or "none loaded"
+            raise UsageError(f"--disable {rid}: no such rule (rules: {known})")
+        del by_id[rid]
+    return list(by_id.values()), loaded
+
+
+def build_engine(rule_files: list[str], disable: list[str], defaults: bool) -> Engine:
+    rules, _ = load_rules(rule_files, disable, defaults)
+    return Engine(rules)

@@ -1,0 +1,308 @@
+"""Evaluation: feed samples into per-run streams and evaluate rules once per log line.
+
+Why per line: all samples of one line (loss, lr, grad norm of the same step) enter the streams first,
+then every rule that reads one of the metrics that changed is evaluated, in an order where a rule's
+inhibitors come before it. Batches are only a transport, so the alerts are the same whether a log is
+read whole or a few bytes at a time. `tick` evaluates the rules that depend on wall time
+(`since_last`, `for: 10m`) when time passes without data.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from losswatch.engine import functions as F
+from losswatch.engine.alerts import AlertState
+from losswatch.engine.compile import Compiled, Compiler, Scalar, StreamSpec, needs
+from losswatch.engine.lang import Binary, ExprError, Node
+from losswatch.engine.rulefile import RuleDef
+from losswatch.model import Alert
+from losswatch.store import Store
+
+
+@dataclass
+class CompiledRule:
+    index: int
+    rule: RuleDef
+    cond: Scalar
+    value: Scalar
+    fields: dict[str, Scalar]
+    metrics: set[str]
+    timed: bool
+    needs: frozenset
+    uses_now: bool
+    never: bool = False  # the condition is a constant false (e.g. a var switched it off)
+    inhibitors: list[int] = field(default_factory=list)
+
+
+def _value_node(node: Node) -> Node:
+    """The part of a condition whose value an alert reports: the left side of its first comparison."""
+    while isinstance(node, Binary):
+        if node.op in ("and", "or"):
+            node = node.left
+            continue
+        if node.op in ("<", "<=", ">", ">=", "==", "!="):
+            return node.left
+        return node
+    return node
+
+
+def compile_rules(rules: list[RuleDef]) -> tuple[list[CompiledRule], list[StreamSpec]]:
+    comp = Compiler()
+    out: list[CompiledRule] = []
+    for r in rules:
+        def c(node: Node, key: str, r: RuleDef = r) -> Compiled:
+            try:
+                return comp.compile(node, r.vars)
+            except ExprError as e:
+                raise r.wheres.get(key.split(".")[0], r.where).error(f"in `{key}`: {e.message}", e.column - 1) from None
+        cond = c(r.when, "when")
+        val = c(r.value if r.value is not None else _value_node(r.when), "value" if r.value is not None else "when")
+        fields = {k: c(n, f"fields.{k}") for k, n in r.fields.items()}
+        triggers = set(r.on) if r.on else set(cond.metrics)
+        for m in r.on:
+            comp.base(m)
+        timed = cond.uses_now or r.for_.unit == "seconds" or r.keep_firing_for.unit == "seconds"
+        out.append(CompiledRule(len(out), r, comp.scalar(cond), comp.scalar(val),
+                                {k: comp.scalar(f) for k, f in fields.items()}, triggers, timed,
+                                needs(r.when, r.vars), cond.uses_now, cond.kind == "const" and not cond.const))
+    ids = {cr.rule.id: cr.index for cr in out}
+    for cr in out:
+        cr.inhibitors = [ids[i] for i in cr.rule.inhibited_by if i in ids and ids[i] != cr.index]
+    return _inhibitors_first(out), comp.specs
+
+
+def _inhibitors_first(rules: list[CompiledRule]) -> list[CompiledRule]:
+    """Order rules so that inhibitors are evaluated before the rules they silence (cycles keep file order)."""
+    done: set[int] = set()
+    order: list[CompiledRule] = []
+    by_index = {r.index: r for r in rules}
+    visiting: set[int] = set()
+
+    def visit(r: CompiledRule) -> None:
+        if r.index in done or r.index in visiting:
+            return
+        visiting.add(r.index)
+        for i in r.inhibitors:
+            visit(by_index[i])
+        visiting.discard(r.index)
+        done.add(r.index)
+        order.append(r)
+
+    for r in rules:
+        visit(r)
+    return order
+
+
+# Thinned rules are evaluated at every point up to this many, then at every ceil(n / THIN_FULL)-th:
+# the delay is at most 1/THIN_FULL of the run so far, and the cost per line falls as runs get long.
+THIN_FULL = 1000
+
+
+class _Fmt(dict):
+    def __missing__(self, key: str) -> float:  # validated at load time; defensive only
+        return math.nan
+
+
+def _fmt_value(v) -> float:
+    if v is None:
+        return math.nan
+    if isinstance(v, bool):
+        return float(v)
+    return v
+
+
+def render(template: str, values: dict) -> str:
+    try:
+        return template.format_map(_Fmt(values))
+    except (ValueError, TypeError):
+        return template
+
+
+class RunState:
+    """The streams and alert states of one run."""
+
+    def __init__(self, specs: list[StreamSpec], nrules: int) -> None:
+        self.streams: list[F.Stream] = []
+        self.bases: dict[str, F.Base] = {}
+        for spec in specs:
+            if spec.factory is None:
+                s: F.Stream = F.Base(spec.rising)
+                self.bases[spec.metric] = s  # type: ignore[assignment]
+            else:
+                s = spec.factory(spec.rising)
+                self.streams[spec.source].children.append(s)  # type: ignore[index]
+            self.streams.append(s)
+        self.alerts = [AlertState() for _ in range(nrules)]
+        self.firing = [False] * nrules
+        self.first_step = [math.nan] * nrules
+        self.evals = [0] * nrules
+        self.present: set[str] = set()  # metrics that have at least one sample
+        self.version = 0  # bumped when a metric appears
+        self.active = [False] * nrules
+        self.seen = [0] * nrules  # evaluation opportunities, for thinning
+        self.checked = [-1] * nrules
+
+
+class Engine:
+    """The rule engine for a set of rules (the `RuleEngine` of losswatch.monitor)."""
+
+    def __init__(self, rules: list[RuleDef]) -> None:
+        self.rules_def = rules
+        self.rules, self.specs = compile_rules(rules)
+        self.runs: dict[str, RunState] = {}
+        self._by_metric: dict[str, list[CompiledRule]] = {}
+        for r in self.rules:
+            for m in r.metrics:
+                self._by_metric.setdefault(m, []).append(r)
+        self._cache: dict[frozenset, list[tuple[CompiledRule, tuple[str, ...]]]] = {}
+        self._timed = [r for r in self.rules if r.timed and not r.never]
+        # rules that read the clock (since_last) only change when time passes: evaluated by tick()
+        self._clock = {r.index for r in self.rules if r.uses_now}
+
+    # -- RuleEngine --------------------------------------------------------------------------------
+
+    def process(self, run: str, store: Store, batch) -> list[Alert]:
+        rs = self.runs.get(run)
+        if rs is None:
+            rs = self.runs[run] = RunState(self.specs, len(self.rules))
+        out: list[Alert] = []
+        bases = rs.bases
+        t = batch.wall_time
+        touched: set[str] = set()
+        cur = None
+        for metric, step, value, line in zip(batch.metrics, batch.steps, batch.values, batch.lines, strict=True):
+            if line != cur:
+                if touched:
+                    self._evaluate(run, rs, touched, cur, t, out)
+                    touched = set()
+                cur = line
+            b = bases.get(metric)
+            if b is None:
+                continue
+            if not b.n:
+                rs.present.add(metric)
+                rs.version += 1
+            b.line = line
+            b.push(step, value, t)
+            touched.add(metric)
+        if touched:
+            self._evaluate(run, rs, touched, cur, t, out)
+        return out
+
+    def tick(self, run: str, store: Store, now: float) -> list[Alert]:
+        rs = self.runs.get(run)
+        if rs is None or not self._timed:
+            return []
+        out: list[Alert] = []
+        for r in self._timed:
+            if not rs.active[r.index] and not self._activate(rs, r):
+                continue
+            step, line = self._where(rs, r.metrics)
+            if step is None:
+                continue
+            self._eval_rule(run, rs, r, step, line, now, out)
+        return out
+
+    # -- evaluation --------------------------------------------------------------------------------
+
+    def _rules_for(self, touched: set[str]) -> list[tuple[CompiledRule, tuple[str, ...]]]:
+        """The rules to evaluate when these metrics changed, in order, each with its changed metrics."""
+        key = frozenset(touched)
+        rules = self._cache.get(key)
+        if rules is None:
+            idx = {r.index for m in touched for r in self._by_metric.get(m, ())}
+            rules = [(r, tuple(sorted(r.metrics & key))) for r in self.rules
+                     if r.index in idx and not r.never and r.index not in self._clock]
+            self._cache[key] = rules
+        return rules
+
+    @staticmethod
+    def _where(rs: RunState, metrics: set[str]) -> tuple[float | None, int]:
+        step, line = None, 0
+        for m in metrics:
+            b = rs.bases.get(m)
+            if b is not None and b.n and b.line >= line:
+                step, line = b.step, b.line
+        return step, line
+
+    def _evaluate(self, run: str, rs: RunState, touched: set[str], line: int, t: float, out: list[Alert]) -> None:
+        bases = rs.bases
+        active = rs.active
+        seen = rs.seen
+        for r, changed in self._rules_for(touched):
+            i = r.index
+            if not active[i] and not self._activate(rs, r):
+                continue
+            if r.rule.thin:
+                n = seen[i] = seen[i] + 1
+                if n > THIN_FULL and n % -(-n // THIN_FULL):
+                    continue
+            if len(changed) == 1:
+                step = bases[changed[0]].step
+            else:
+                step = max(bases[m].step for m in changed)
+            self._eval_rule(run, rs, r, step, line, t, out)
+
+    @staticmethod
+    def _activate(rs: RunState, r: CompiledRule) -> bool:
+        """A rule starts being evaluated once the run has the metrics it needs (checked when one appears)."""
+        i = r.index
+        if rs.checked[i] == rs.version:
+            return False
+        rs.checked[i] = rs.version
+        if any(c <= rs.present for c in r.needs):
+            rs.active[i] = True
+        return rs.active[i]
+
+    def _eval_rule(self, run: str, rs: RunState, r: CompiledRule, step: float, line: int, t: float,
+                   out: list[Alert]) -> None:
+        i = r.index
+        rule = r.rule
+        if rule.warmup.amount and self._warming(rs, i, rule, step):
+            return
+        v = r.cond(rs.streams, t)
+        if v is None:
+            return  # missing data changes nothing
+        cond = bool(v)
+        a = rs.alerts[i]
+        if cond and a.state != "firing" and r.inhibitors and any(rs.firing[j] for j in r.inhibitors):
+            cond = False
+        change = a.update(cond, step, t, rule.for_, rule.keep_firing_for)
+        if change is None:
+            return
+        rs.firing[i] = change == "firing"
+        if change == "firing":
+            a.fired_step, a.fired_line = step, line
+        out.append(self._alert(run, rs, r, change, step, line, t))
+
+    @staticmethod
+    def _warming(rs: RunState, i: int, rule: RuleDef, step: float) -> bool:
+        first = rs.first_step[i]
+        if first != first:
+            rs.first_step[i] = first = step
+        rs.evals[i] += 1
+        if rule.warmup.unit == "steps":
+            return step - first < rule.warmup.amount
+        return rs.evals[i] <= rule.warmup.amount
+
+    def _alert(self, run: str, rs: RunState, r: CompiledRule, state: str, step: float, line: int,
+               t: float) -> Alert:
+        st = rs.streams
+        rule = r.rule
+        value = _fmt_value(r.value(st, t))
+        values = {"value": value, "step": step, "line": line, "for": str(rule.for_),
+                  "keep_firing_for": str(rule.keep_firing_for), "rule": rule.id, "severity": rule.severity,
+                  "run": run}
+        values.update(rule.vars)
+        for k, f in r.fields.items():
+            values[k] = _fmt_value(f(st, t))
+        if isinstance(value, float) and not math.isfinite(value):
+            values["value"] = value
+        return Alert(
+            rule=rule.id, severity=rule.severity, run=run, state=state, step=step, line=line,
+            value=float(value), message=render(rule.summary or rule.id, values),
+            advice=render(rule.advice, values), actions=list(rule.actions), wall_time=t,
+            resolved_step=step if state == "resolved" else None,
+        )

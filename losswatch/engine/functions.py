@@ -1,0 +1,693 @@
+"""Window statistics over metric series, computed incrementally (O(1) or O(log n) per sample).
+
+Each function of the rule language that takes a series is a `Stream`: it is fed every new point of
+its input (step, value, wall time) and answers `get()` (None while it has too little data).
+A stream can feed another (`rel_improvement(ema(loss, 50), 500)`). Non-finite values are data:
+`nonfinite` counts them; the statistics skip them so that one NaN does not poison a window forever.
+Windows count points of the input series; `ema` and `count(x, n)` use steps so that irregular
+logging is weighted correctly.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from bisect import bisect_left, insort
+from collections import deque
+
+# Metrics that should rise (accuracy, mAP, ...): "best" is the maximum and improvement is upward.
+_RISING_RE = re.compile(
+    r"(?:^|[._])(?:acc|accuracy|top1|top5|top_1|top_5|map|map50|map_50|map50_95|ap|ap50|ap75|aps|apm|apl"
+    r"|f1|bleu|rouge\w*|iou|miou|auc|auroc|precision|recall|srcc|plcc|hella\w*|dice|r2|score|mrr|ndcg"
+    r"|detection_eval|exact_match|em|throughput|tokens_per_second|samples_per_second)(?:$|[._@\d])"
+)
+
+
+def rises(metric: str) -> bool:
+    """Whether larger is better for this metric (accuracy, mAP, BLEU, ...). Losses fall."""
+    if "loss" in metric or "ppl" in metric or "perplexity" in metric or "error" in metric:
+        return False
+    return bool(_RISING_RE.search(metric.lower()))
+
+
+def _finite(x: float) -> bool:
+    return x - x == 0  # False for NaN and ±Inf
+
+
+class Stream:
+    """A series derived from an input series; subclasses implement `push` and `get`."""
+
+    __slots__ = ("children", "rising", "step", "wall_time", "line")
+
+    def __init__(self, rising: bool) -> None:
+        self.children: list[Stream] = []
+        self.rising = rising
+        self.step = math.nan
+        self.wall_time = math.nan
+        self.line = 0
+
+    def push(self, step: float, x: float, t: float) -> None:
+        raise NotImplementedError
+
+    def get(self) -> float | None:
+        raise NotImplementedError
+
+    def emit(self, step: float, t: float) -> None:
+        """Hand this stream's new value to the streams that read it."""
+        if self.children:
+            v = self.get()
+            if v is not None:
+                for c in self.children:
+                    c.push(step, v, t)
+
+
+class Base(Stream):
+    """A metric as logged."""
+
+    __slots__ = ("value", "n")
+
+    def __init__(self, rising: bool) -> None:
+        super().__init__(rising)
+        self.value: float | None = None
+        self.n = 0
+
+    def push(self, step: float, x: float, t: float) -> None:
+        self.value = x
+        self.step = step
+        self.wall_time = t
+        self.n += 1
+        if self.children:
+            for c in self.children:
+                c.push(step, x, t)
+
+    def get(self) -> float | None:
+        return self.value
+
+
+class Elementwise(Stream):
+    """f(x) of each point: log, abs, exp."""
+
+    __slots__ = ("f", "value")
+
+    def __init__(self, rising: bool, f) -> None:
+        super().__init__(rising)
+        self.f = f
+        self.value: float | None = None
+
+    def push(self, step: float, x: float, t: float) -> None:
+        self.value = self.f(x)
+        self.step = step
+        if self.children:
+            self.emit(step, t)
+
+    def get(self) -> float | None:
+        return self.value
+
+
+def safe_log(x: float) -> float:
+    if x != x or x == math.inf:
+        return x
+    if x <= 0:
+        return -math.inf if x == 0 else math.nan
+    return math.log(x)
+
+
+def safe_exp(x: float) -> float:
+    try:
+        return math.exp(x)
+    except OverflowError:
+        return math.inf
+
+
+class First(Stream):
+    __slots__ = ("value",)
+
+    def __init__(self, rising: bool) -> None:
+        super().__init__(rising)
+        self.value: float | None = None
+
+    def push(self, step: float, x: float, t: float) -> None:
+        if self.value is None:
+            self.value = x
+            self.step = step
+        if self.children:
+            self.emit(step, t)
+
+    def get(self) -> float | None:
+        return self.value
+
+
+class Count(Stream):
+    """Points so far, or points within the last `n` steps (deque of steps)."""
+
+    __slots__ = ("n", "total", "steps")
+
+    def __init__(self, rising: bool, n: float | None = None) -> None:
+        super().__init__(rising)
+        self.n = n
+        self.total = 0
+        self.steps: deque[float] = deque()
+
+    def push(self, step: float, x: float, t: float) -> None:
+        self.total += 1
+        self.step = step
+        if self.n is not None:
+            self.steps.append(step)
+            lo = step - self.n
+            while self.steps and self.steps[0] <= lo:
+                self.steps.popleft()
+        if self.children:
+            self.emit(step, t)
+
+    def get(self) -> float | None:
+        return float(self.total if self.n is None else len(self.steps))
+
+
+class Nonfinite(Stream):
+    """Non-finite points among the last n (n=1: is the last point NaN/Inf)."""
+
+    __slots__ = ("win", "bad")
+
+    def __init__(self, rising: bool, n: int = 1) -> None:
+        super().__init__(rising)
+        self.win: deque[bool] = deque(maxlen=n)
+        self.bad = 0
+
+    def push(self, step: float, x: float, t: float) -> None:
+        b = x - x != 0
+        if len(self.win) == self.win.maxlen and self.win[0]:
+            self.bad -= 1
+        self.win.append(b)
+        self.bad += b
+        self.step = step
+        if self.children:
+            self.emit(step, t)
+
+    def get(self) -> float | None:
+        return float(self.bad) if self.win else None
+
+
+class Moments(Stream):
+    """mean / std of the finite values among the last n points (running sums)."""
+
+    __slots__ = ("win", "n", "s", "ss", "k", "pushes", "kind")
+
+    def __init__(self, rising: bool, n: int, kind: str) -> None:
+        super().__init__(rising)
+        self.n = n
+        self.kind = kind
+        self.win: deque[float] = deque()
+        self.s = 0.0
+        self.ss = 0.0
+        self.k = 0  # finite values in window
+        self.pushes = 0
+
+    def push(self, step: float, x: float, t: float) -> None:
+        win = self.win
+        win.append(x)
+        if x - x == 0:
+            self.s += x
+            self.ss += x * x
+            self.k += 1
+        if len(win) > self.n:
+            old = win.popleft()
+            if _finite(old):
+                self.s -= old
+                self.ss -= old * old
+                self.k -= 1
+        self.pushes += 1
+        if self.pushes % (4 * self.n + 64) == 0:  # wash out rounding drift
+            fin = [v for v in win if _finite(v)]
+            self.s = math.fsum(fin)
+            self.ss = math.fsum(v * v for v in fin)
+        self.step = step
+        if self.children:
+            self.emit(step, t)
+
+    def get(self) -> float | None:
+        if len(self.win) < self.n or self.k == 0:
+            return None
+        mean = self.s / self.k
+        if self.kind == "mean":
+            return mean
+        if self.k < 2:
+            return None
+        var = (self.ss - self.k * mean * mean) / (self.k - 1)
+        return math.sqrt(var) if var > 0 else 0.0
+
+
+class Extreme(Stream):
+    """min or max over the last n points (monotonic deque), or over the whole run when n is None."""
+
+    __slots__ = ("n", "is_max", "dq", "i", "best")
+
+    def __init__(self, rising: bool, n: int | None, is_max: bool) -> None:
+        super().__init__(rising)
+        self.n = n
+        self.is_max = is_max
+        self.dq: deque[tuple[int, float]] = deque()
+        self.i = 0
+        self.best: float | None = None
+
+    def push(self, step: float, x: float, t: float) -> None:
+        self.i += 1
+        self.step = step
+        if x - x == 0:
+            if self.n is None:
+                b = self.best
+                if b is None or (x > b if self.is_max else x < b):
+                    self.best = x
+            else:
+                dq = self.dq
+                if self.is_max:
+                    while dq and dq[-1][1] <= x:
+                        dq.pop()
+                else:
+                    while dq and dq[-1][1] >= x:
+                        dq.pop()
+                dq.append((self.i, x))
+        if self.n is not None:
+            while self.dq and self.dq[0][0] <= self.i - self.n:
+                self.dq.popleft()
+        if self.children:
+            self.emit(step, t)
+
+    def get(self) -> float | None:
+        if self.n is None:
+            return self.best
+        if self.i < self.n or not self.dq:
+            return None
+        return self.dq[0][1]
+
+
+class Best(Stream):
+    """Best value so far (min for losses, max for rising metrics) and the step it was reached at."""
+
+    __slots__ = ("best", "best_step", "want_step")
+
+    def __init__(self, rising: bool, want_step: bool = False) -> None:
+        super().__init__(rising)
+        self.best: float | None = None
+        self.best_step = math.nan
+        self.want_step = want_step
+
+    def push(self, step: float, x: float, t: float) -> None:
+        self.step = step
+        if x - x == 0:
+            b = self.best
+            if b is None or (x > b if self.rising else x < b):
+                self.best = x
+                self.best_step = step
+        if self.children:
+            self.emit(step, t)
+
+    def get(self) -> float | None:
+        if self.want_step:
+            return None if self.best is None else self.best_step
+        return self.best
+
+
+def _kth_two(lo_list, hi_list, med: float, h: int, n: int, k: int) -> float:
+    """k-th smallest (0-based) |a[i] - med| of a sorted list `a` of length n, split at h.
+
+    Left distances med - a[h-1-i] and right distances a[h+j] - med are each increasing, so this is
+    the k-th smallest of the union of two sorted sequences, found by binary search on the split.
+    """
+    a = lo_list
+    p, q = h, n - h
+
+    def L(i: int) -> float:
+        return med - a[h - 1 - i]
+
+    def R(j: int) -> float:
+        return a[h + j] - med
+
+    need = k + 1
+    lo, hi = max(0, need - q), min(need, p)
+    while lo < hi:
+        i = (lo + hi) // 2
+        j = need - i
+        # too few from L if L[i] < R[j-1]
+        if i < p and j > 0 and L(i) < R(j - 1):
+            lo = i + 1
+        else:
+            hi = i
+    i = lo
+    j = need - i
+    cands = []
+    if i > 0:
+        cands.append(L(i - 1))
+    if j > 0:
+        cands.append(R(j - 1))
+    return max(cands)
+
+
+def sorted_median(a: list[float]) -> float:
+    n = len(a)
+    h = n // 2
+    return a[h] if n % 2 else 0.5 * (a[h - 1] + a[h])
+
+
+def sorted_mad(a: list[float], med: float) -> float:
+    """Median absolute deviation from `med` of the sorted list `a`, in O(log n)."""
+    n = len(a)
+    h = n // 2
+    if n % 2:
+        return _kth_two(a, a, med, h, n, n // 2)
+    return 0.5 * (_kth_two(a, a, med, h, n, n // 2 - 1) + _kth_two(a, a, med, h, n, n // 2))
+
+
+class Ordered(Stream):
+    """median / mad / zscore over the last n finite points, kept sorted (bisect insert/remove).
+
+    `zscore` compares the newest point with the n points before it: (x - median) / (1.4826 MAD),
+    with a floor on the MAD so that a perfectly flat window does not divide by zero. The newest
+    point waits in `pending` until the next push (or a median/mad read), so a z-score is only
+    computed when a rule asks for it.
+    """
+
+    __slots__ = ("n", "kind", "win", "sorted", "pending", "has_pending", "z", "z_ok")
+
+    def __init__(self, rising: bool, n: int, kind: str) -> None:
+        super().__init__(rising)
+        self.n = n
+        self.kind = kind
+        self.win: deque[float] = deque()
+        self.sorted: list[float] = []
+        self.pending = math.nan
+        self.has_pending = False
+        self.z: float | None = None
+        self.z_ok = False
+
+    def _flush(self) -> None:
+        x = self.pending
+        self.has_pending = False
+        if x - x == 0:  # finite
+            self.win.append(x)
+            insort(self.sorted, x)
+            if len(self.win) > self.n:
+                del self.sorted[bisect_left(self.sorted, self.win.popleft())]
+
+    def push(self, step: float, x: float, t: float) -> None:
+        self.step = step
+        if self.has_pending:
+            self._flush()
+        self.pending = x
+        self.has_pending = True
+        self.z_ok = False
+        if self.children:
+            self.emit(step, t)
+
+    def _zscore(self, x: float) -> float | None:
+        if len(self.win) < self.n:
+            return None
+        if x - x != 0:
+            return math.nan
+        a = self.sorted
+        med = sorted_median(a)
+        mad = sorted_mad(a, med)
+        floor = 1e-6 * abs(med) + 1e-12
+        return (x - med) / (1.4826 * (mad if mad > floor else floor))
+
+    def get(self) -> float | None:
+        if self.kind == "zscore":
+            if not self.z_ok:
+                self.z = self._zscore(self.pending) if self.has_pending else None
+                self.z_ok = True
+            return self.z
+        if self.has_pending:
+            self._flush()
+        if len(self.win) < self.n:
+            return None
+        med = sorted_median(self.sorted)
+        if self.kind == "median":
+            return med
+        return sorted_mad(self.sorted, med)
+
+
+class Ema(Stream):
+    """Step-weighted exponential moving average with a time constant of n steps.
+
+    alpha = 1 - exp(-Δstep / n), so a log that writes every 10 steps and one that writes every step
+    converge to the same curve. Non-finite points leave it unchanged (nonfinite() sees them).
+    """
+
+    __slots__ = ("n", "value", "last_step")
+
+    def __init__(self, rising: bool, n: float) -> None:
+        super().__init__(rising)
+        self.n = float(n)
+        self.value: float | None = None
+        self.last_step = math.nan
+
+    def push(self, step: float, x: float, t: float) -> None:
+        self.step = step
+        if x - x == 0:
+            if self.value is None:
+                self.value = x
+            else:
+                d = step - self.last_step
+                if not d > 0:
+                    d = 1.0
+                a = 1.0 - math.exp(-d / self.n)
+                self.value += a * (x - self.value)
+            self.last_step = step
+        if self.children:
+            self.emit(step, t)
+
+    def get(self) -> float | None:
+        return self.value
+
+
+class Slope(Stream):
+    """Robust slope over the last n points: (median of the newer half − median of the older half)
+    divided by the step distance between the halves' mean steps. O(log n) per point, and one
+    outlier cannot tilt it (unlike least squares)."""
+
+    __slots__ = ("n", "half", "new", "old", "new_sorted", "old_sorted", "new_steps", "old_steps")
+
+    def __init__(self, rising: bool, n: int) -> None:
+        super().__init__(rising)
+        self.n = max(4, int(n))
+        self.half = self.n // 2
+        self.new: deque[tuple[float, float]] = deque()
+        self.old: deque[tuple[float, float]] = deque()
+        self.new_sorted: list[float] = []
+        self.old_sorted: list[float] = []
+        self.new_steps = 0.0
+        self.old_steps = 0.0
+
+    def push(self, step: float, x: float, t: float) -> None:
+        self.step = step
+        if x - x == 0:
+            self.new.append((step, x))
+            insort(self.new_sorted, x)
+            self.new_steps += step
+            if len(self.new) > self.n - self.half:
+                s, v = self.new.popleft()
+                del self.new_sorted[bisect_left(self.new_sorted, v)]
+                self.new_steps -= s
+                self.old.append((s, v))
+                insort(self.old_sorted, v)
+                self.old_steps += s
+                if len(self.old) > self.half:
+                    s, v = self.old.popleft()
+                    del self.old_sorted[bisect_left(self.old_sorted, v)]
+                    self.old_steps -= s
+        if self.children:
+            self.emit(step, t)
+
+    def get(self) -> float | None:
+        if len(self.old) < self.half:
+            return None
+        ds = self.new_steps / len(self.new) - self.old_steps / len(self.old)
+        if not ds > 0:
+            return None
+        return (sorted_median(self.new_sorted) - sorted_median(self.old_sorted)) / ds
+
+
+class RelImprovement(Stream):
+    """How much the best of the last n points beats the best before them, relative to that best.
+
+    With `frac`, the window grows to that fraction of all points seen (max(n, frac·count)), so a
+    slow curve of a million steps is judged over a tenth of its length, not over the last n points.
+
+    Positive = improved (down for losses, up for rising metrics); 0 or less = no new best within
+    the window: a plateau. The torch ReduceLROnPlateau 'rel' criterion, made streaming.
+    """
+
+    __slots__ = ("n", "frac", "win", "dq", "i", "old_best")
+
+    def __init__(self, rising: bool, n: int, frac: float = 0.0) -> None:
+        super().__init__(rising)
+        self.n = int(n)
+        self.frac = frac
+        self.win: deque[float] = deque()
+        self.dq: deque[tuple[int, float]] = deque()  # monotonic: best of window at dq[0]
+        self.i = 0
+        self.old_best: float | None = None
+
+    def push(self, step: float, x: float, t: float) -> None:
+        self.step = step
+        self.i += 1
+        win = self.win
+        win.append(x)
+        if x - x == 0:
+            dq = self.dq
+            if self.rising:
+                while dq and dq[-1][1] <= x:
+                    dq.pop()
+            else:
+                while dq and dq[-1][1] >= x:
+                    dq.pop()
+            dq.append((self.i, x))
+        size = self.n if not self.frac else max(self.n, int(self.frac * self.i))
+        if len(win) > size:
+            old = win.popleft()
+            if old - old == 0:
+                b = self.old_best
+                if b is None or (old > b if self.rising else old < b):
+                    self.old_best = old
+            while self.dq and self.dq[0][0] <= self.i - size:
+                self.dq.popleft()
+        if self.children:
+            self.emit(step, t)
+
+    def get(self) -> float | None:
+        b = self.old_best
+        if b is None or not self.dq:
+            return None
+        w = self.dq[0][1]
+        denom = abs(b) if b != 0 else 1e-12
+        return (w - b) / denom if self.rising else (b - w) / denom
+
+
+class Rebound(Stream):
+    """Current value over the lowest value seen since the series' peak (1 = no rebound).
+
+    For the lr: after warm-up the schedule peaks and decays; a later rise means a misconfigured or
+    restarted schedule. During warm-up the peak is the current value, so this stays 1.
+    """
+
+    __slots__ = ("peak", "low", "value")
+
+    def __init__(self, rising: bool) -> None:
+        super().__init__(rising)
+        self.peak: float | None = None
+        self.low: float | None = None
+        self.value: float | None = None
+
+    def push(self, step: float, x: float, t: float) -> None:
+        self.step = step
+        if x - x == 0:
+            if self.peak is None or x >= self.peak:
+                self.peak = x
+                self.low = x
+            elif self.low is None or x < self.low:
+                self.low = x
+            low = self.low
+            self.value = x / low if low and low > 0 else 1.0
+        if self.children:
+            self.emit(step, t)
+
+    def get(self) -> float | None:
+        return self.value
+
+
+class Interval(Stream):
+    """Median wall-clock seconds between the last n points (how often this metric is logged)."""
+
+    __slots__ = ("n", "win", "sorted", "last_t")
+
+    def __init__(self, rising: bool, n: int) -> None:
+        super().__init__(rising)
+        self.n = int(n)
+        self.win: deque[float] = deque()
+        self.sorted: list[float] = []
+        self.last_t = math.nan
+
+    def push(self, step: float, x: float, t: float) -> None:
+        self.step = step
+        if _finite(t):
+            if _finite(self.last_t):
+                d = t - self.last_t
+                self.win.append(d)
+                insort(self.sorted, d)
+                if len(self.win) > self.n:
+                    del self.sorted[bisect_left(self.sorted, self.win.popleft())]
+            self.last_t = t
+        if self.children:
+            self.emit(step, t)
+
+    def get(self) -> float | None:
+        if not self.sorted:
+            return None
+        return sorted_median(self.sorted)
+
+
+class StepOf(Stream):
+    """The step of the latest point."""
+
+    __slots__ = ()
+
+    def push(self, step: float, x: float, t: float) -> None:
+        self.step = step
+        if self.children:
+            self.emit(step, t)
+
+    def get(self) -> float | None:
+        return None if self.step != self.step else self.step
+
+
+# --- magic loss values -------------------------------------------------------------------------
+
+# Class counts whose ln C a stuck cross-entropy loss sits at: small C, common datasets, LM vocabularies.
+CLASS_COUNTS = (
+    list(range(2, 21)) + [21, 80, 81, 91, 100, 200, 365, 1000, 1001, 21841, 32000, 32768, 50257, 50304,
+                          65536, 100277, 128256, 151936, 256000]
+)
+_LN_CLASSES = sorted((math.log(c), c) for c in CLASS_COUNTS)
+_LN_KEYS = [v for v, _ in _LN_CLASSES]
+
+# Saturation floors: -ln(FLT_MIN) (Caffe), Keras' -ln(1e-7) and torch BCELoss' 100 times the
+# fraction wrong (j/C for small C), and a couple of multiples of 87.3365 (multi-output nets).
+_FLT = 87.33654475
+_KERAS = -math.log(1e-7)
+SATURATION = sorted(
+    {round(_FLT * m, 6) for m in (1, 2, 3, 4)}
+    | {round(_KERAS * j / c, 6) for c in range(1, 11) for j in range(1, c + 1)}
+    | {round(100.0 * j / c, 6) for c in range(1, 11) for j in range(1, c + 1)}
+)
+
+
+def chance_classes(x: float, tol: float) -> float:
+    """C when x is within relative `tol` of ln C for a known class count C, else 0."""
+    if not _finite(x) or x <= 0:
+        return 0.0
+    i = bisect_left(_LN_KEYS, x)
+    best, best_c = tol, 0
+    for j in (i - 1, i):
+        if 0 <= j < len(_LN_CLASSES):
+            lnc, c = _LN_CLASSES[j]
+            d = abs(x - lnc) / lnc
+            if d <= best:
+                best, best_c = d, c
+    return float(best_c)
+
+
+def saturation(x: float, tol: float) -> float:
+    """The saturation constant x is pinned at (87.3365, 16.1181·k, 100·k), 0 for none.
+
+    Exactly zero is reported as the tiny number 1e-300 so that it is still true in a condition.
+    """
+    if not _finite(x):
+        return 0.0
+    if x == 0:
+        return 1e-300
+    i = bisect_left(SATURATION, x)
+    for j in (i - 1, i):
+        if 0 <= j < len(SATURATION):
+            c = SATURATION[j]
+            if abs(x - c) <= tol * c:
+                return c
+    return 0.0
