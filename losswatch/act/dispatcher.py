@@ -1,0 +1,123 @@
+"""The action layer's face to the core: `handle(alert) -> list[ActionResult]` (monitor.ActionDispatcher).
+
+Maps the action names rules use — `notify`, `stop`, `webhook:NAME`, `exec:NAME` — to the notifier,
+the stopper, webhook receivers and exec commands, honours `--dry-run` and `--quiet`, and writes every
+decision to the audit log. `handle` never blocks on the network, a child command or a grace period:
+those run on background threads and report later through `on_result`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from losswatch.act.audit import AuditLog
+from losswatch.act.config import ActionsConfig
+from losswatch.act.exec import ExecRunner
+from losswatch.act.notify import Notifier, Writer
+from losswatch.act.stop import Stopper
+from losswatch.act.target import TargetError, TargetFinder
+from losswatch.act.webhook import WebhookSender
+from losswatch.errors import UsageError
+from losswatch.model import ActionResult, Alert
+
+BUILTIN = ("notify", "stop")
+
+
+class ActionDispatcher:
+    def __init__(self, config: ActionsConfig | None = None, finder: TargetFinder | None = None,
+                 dry_run: bool = False, quiet: bool = False,
+                 on_result: Callable[[ActionResult], None] | None = None,
+                 env: Mapping[str, str] | None = None, writer: Writer | None = None) -> None:
+        self.config = config or ActionsConfig()
+        self.finder = finder or TargetFinder()
+        self.dry_run = dry_run
+        self.audit = AuditLog(self.config.audit_log)
+        self._on_result = on_result
+        if quiet:
+            self.config.notify.mute = True
+        self.notifier = Notifier(self.config.notify, env=env, writer=writer, audit=self.audit, dry_run=dry_run)
+        self.stopper = Stopper(self.config.stop, self.audit, dry_run, self._later)
+        self.webhooks = WebhookSender(self.config.receivers, self.audit, dry_run, self._later)
+        self.execs = ExecRunner(self.config.exec, self.audit, dry_run, self._later)
+
+    def set_on_result(self, callback: Callable[[ActionResult], None] | None) -> None:
+        """Where results that arrive later (stop steps, webhook replies) go; called from worker threads."""
+        self._on_result = callback
+
+    def _later(self, result: ActionResult) -> None:
+        if self._on_result is not None:
+            self._on_result(result)
+
+    def validate(self, action_names: Iterable[str], where: str | None = None) -> None:
+        """Refuse rule actions that name no receiver / exec command, before anything starts."""
+        for name in action_names:
+            problem = self.problem(name)
+            if problem:
+                raise UsageError(problem, where)
+
+    def problem(self, name: str) -> str | None:
+        kind, _, arg = name.partition(":")
+        if name in BUILTIN:
+            return None
+        if kind == "webhook" and arg:
+            return None if arg in self.config.receivers else \
+                f"action {name!r}: no receiver {arg!r} in any `actions: receivers:` section"
+        if kind == "exec" and arg:
+            return None if arg in self.config.exec else \
+                f"action {name!r}: no command {arg!r} in any `actions: exec:` section"
+        return f"unknown action {name!r} (expected notify, stop, webhook:NAME or exec:NAME)"
+
+    # -- ActionDispatcher protocol -----------------------------------------------------------------
+
+    def handle(self, alert: Alert) -> list[ActionResult]:
+        results = []
+        for name in dict.fromkeys(alert.actions):
+            try:
+                results.append(self._one(name, alert))
+            except Exception as e:  # an action must never take monitoring down
+                results.append(self._error(name, alert, f"{type(e).__name__}: {e}"))
+        return results
+
+    def _one(self, name: str, alert: Alert) -> ActionResult:
+        if name == "notify":
+            return self.notifier.notify(alert)
+        if name == "stop":
+            try:
+                target = self.finder.resolve(alert.run)
+            except TargetError as e:
+                return self._record(name, alert, None, "refused", {"reason": str(e)})
+            return self.stopper.stop(target, alert)
+        kind, _, arg = name.partition(":")
+        if kind == "webhook" and arg:
+            return self.webhooks.send(arg, alert)
+        if kind == "exec" and arg:
+            try:
+                pid = self.finder.resolve(alert.run).pid
+            except TargetError:
+                pid = None
+            return self.execs.run(arg, alert, pid)
+        return self._error(name, alert, self.problem(name) or "unknown action")
+
+    def _error(self, name: str, alert: Alert, message: str) -> ActionResult:
+        return self._record(name, alert, None, "error", {"error": message})
+
+    def _record(self, name: str, alert: Alert, target: Any, result: str, detail: dict[str, Any]) -> ActionResult:
+        self.audit.write({"action": name, "rule": alert.rule, "run": alert.run, "value": alert.value,
+                          "step": alert.step, "target": target, "result": result, "dry_run": self.dry_run,
+                          **detail})
+        return ActionResult(name, alert.rule, alert.run, target, result, detail, time.time())
+
+    def close(self, timeout: float = 2.0) -> None:
+        """At exit: give queued webhooks and exec commands a moment, then close the audit log."""
+        self.webhooks.drain(timeout)
+        self.execs.wait(timeout)
+        self.audit.close()
+
+
+def build_dispatcher(rule_files: list[str], finder: TargetFinder, dry_run: bool = False, quiet: bool = False,
+                     **kwargs: Any) -> ActionDispatcher:
+    from losswatch.act.config import load_actions
+
+    return ActionDispatcher(load_actions(rule_files), finder, dry_run=dry_run, quiet=quiet, **kwargs)

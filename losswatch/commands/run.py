@@ -1,0 +1,216 @@
+"""`losswatch run [--log FILE] [--rules FILE]... [--dry-run] -- CMD ARG...`: start the job and guard it.
+
+The job runs in its own process group. Its stdout/stderr are copied, as they come, to our
+stdout/stderr and, in whole lines, to the log file and the monitor (the two streams never mix inside a
+line). Alerts and actions are printed on stderr. Ctrl-C (and SIGTERM/SIGHUP) are forwarded to the
+job's group; losswatch exits with the job's status (128+N when a signal N ended it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from losswatch.act.config import load_actions
+from losswatch.act.dispatcher import ActionDispatcher
+from losswatch.act.target import Target, TargetError, TargetFinder, from_pid, live_process
+from losswatch.commands.common import add_format_args, add_rule_args, check_format_args, make_engine
+from losswatch.errors import UsageError
+from losswatch.events import ActionDone, AlertChanged, Event, RunChanged
+from losswatch.headless import JsonPrinter, TextPrinter
+from losswatch.live import LiveLoop
+from losswatch.monitor import Monitor
+
+CHUNK = 1 << 16
+MAX_PARTIAL = 1 << 16  # a line longer than this goes to the log/monitor in pieces
+TICK = 1.0  # seconds between ticks when the job is silent (stall and wall-time rules)
+FORWARD = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def add_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("run", help="start a training job, copy its output to a log, watch it, stop it if it diverges",
+                       usage="losswatch run [--log FILE] [--rules FILE]... [--dry-run] -- CMD ARG...")
+    p.add_argument("--log", metavar="FILE", help="log file to write (default: NAME-DATE-TIME.log in the current "
+                                                 "directory, NAME from the script)")
+    p.add_argument("--dry-run", action="store_true", help="show what the actions would do, do nothing")
+    p.add_argument("--quiet", action="store_true", help="no notifications (alerts are still printed)")
+    p.add_argument("--json", action="store_true", help="alerts and actions as JSON lines on stderr")
+    add_format_args(p)
+    add_rule_args(p)
+    p.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD ARG...")
+    return p
+
+
+def default_log_name(cmd: list[str], now: float | None = None) -> str:
+    """`python train.py --lr 3` → `train-20261123-141502.log`: named after the script, never clobbering."""
+    stem = Path(cmd[0]).name
+    for arg in cmd:
+        if arg.endswith((".py", ".sh")) and not arg.startswith("-"):
+            stem = Path(arg).stem
+            break
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+    return f"{stem or 'job'}-{stamp}.log"
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        try:
+            n = os.write(fd, view)
+        except InterruptedError:
+            continue
+        view = view[n:]
+
+
+class Pump(threading.Thread):
+    """Copies one output stream of the job: raw to the terminal at once, whole lines to the log and monitor.
+
+    Whole lines (ended by \\n or \\r) only, so stdout and stderr never mix inside one line of the log.
+    Log write and monitor feed happen under one lock: the monitor reads exactly the log's bytes, in order.
+    """
+
+    def __init__(self, stream, term_fd: int, log_fd: int, lock: threading.Lock,
+                 sink: Callable[[bytes], None]) -> None:
+        super().__init__(name=f"losswatch-pump-{term_fd}", daemon=True)
+        self.stream, self.term_fd, self.log_fd, self.lock, self.sink = stream, term_fd, log_fd, lock, sink
+        self.term_ok = True
+
+    def run(self) -> None:
+        src = self.stream.fileno()
+        partial = b""
+        while True:
+            try:
+                data = os.read(src, CHUNK)
+            except InterruptedError:
+                continue
+            except OSError:
+                data = b""
+            if not data:
+                break
+            if self.term_ok:
+                try:
+                    _write_all(self.term_fd, data)
+                except OSError:  # the terminal went away: keep logging and monitoring
+                    self.term_ok = False
+            partial += data
+            cut = max(partial.rfind(b"\n"), partial.rfind(b"\r")) + 1
+            if cut == 0 and len(partial) >= MAX_PARTIAL:
+                cut = len(partial)
+            if cut:
+                self._emit(partial[:cut])
+                partial = partial[cut:]
+        if partial:
+            self._emit(partial)
+        self.stream.close()
+
+    def _emit(self, block: bytes) -> None:
+        with self.lock:
+            _write_all(self.log_fd, block)
+            self.sink(block)
+
+
+def _exit_status(returncode: int) -> int:
+    return 128 - returncode if returncode < 0 else returncode
+
+
+def _rule_actions(engine) -> list[tuple[str, str]]:
+    """(rule id, action name) for every rule the engine knows, where it says."""
+    out = []
+    for rule in getattr(engine, "rules_def", None) or []:
+        for action in getattr(rule, "actions", None) or []:
+            out.append((getattr(rule, "id", "?"), action))
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    cmd = list(args.cmd)
+    if cmd and cmd[0] == "--":
+        cmd = cmd[1:]
+    if not cmd:
+        raise UsageError("no command to run: losswatch run [options] -- CMD ARG...")
+    # Everything that can be wrong with the input is checked before the job starts.
+    check_format_args(args)
+    engine = make_engine(args)
+    config = load_actions(list(args.rules))
+    probe = ActionDispatcher(config, dry_run=True)
+    for rule_id, action in _rule_actions(engine):
+        problem = probe.problem(action)
+        if problem:
+            raise UsageError(f"rule {rule_id}: {problem}")
+    log_path = args.log or default_log_name(cmd)
+    try:
+        log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+    except OSError as e:
+        raise UsageError(f"cannot write the log: {e.strerror or e}", log_path) from None
+
+    env = {**os.environ, "PYTHONUNBUFFERED": os.environ.get("PYTHONUNBUFFERED", "1")}
+    stdin = subprocess.DEVNULL if sys.stdin is None or sys.stdin.isatty() else None
+    try:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=stdin, env=env,
+                                process_group=0, bufsize=0)
+    except OSError as e:
+        os.close(log_fd)
+        raise UsageError(f"cannot start {cmd[0]}: {e.strerror or e}") from None
+    try:
+        target = from_pid(proc.pid, "run")
+    except TargetError:  # it already ended: nothing will ever be signalled
+        target = Target(proc.pid, 0.0, "run", tuple(cmd))
+
+    monitor = Monitor(engine=engine)
+    loop = LiveLoop(monitor, tick_interval=TICK)
+    dispatcher = ActionDispatcher(config, TargetFinder(target, [log_path]), dry_run=args.dry_run, quiet=args.quiet,
+                                  on_result=lambda r: loop.post(lambda: monitor.emit(ActionDone(r))))
+    monitor.actions = dispatcher
+    printer = JsonPrinter(sys.stderr) if args.json else TextPrinter(sys.stderr)
+
+    def face(ev: Event) -> None:
+        if isinstance(ev, (AlertChanged, ActionDone)) or (isinstance(ev, RunChanged) and ev.kind != "format"):
+            printer(ev)
+
+    monitor.subscribe(face)
+    run_ = monitor.add_run(log_path, args.format_name)
+    sys.stderr.write(f"losswatch: started pid {proc.pid}, logging to {log_path}\n")
+    sys.stderr.flush()
+
+    def forward(signum, _frame) -> None:
+        if live_process(target.pid, target.create_time) is not None:
+            try:
+                os.killpg(proc.pid, signum)
+            except ProcessLookupError:
+                pass
+
+    old = {s: signal.signal(s, forward) for s in FORWARD}
+    lock = threading.Lock()
+    pumps = [Pump(proc.stdout, 1, log_fd, lock, lambda b: loop.feed(run_, b)),
+             Pump(proc.stderr, 2, log_fd, lock, lambda b: loop.feed(run_, b))]
+    done = threading.Event()
+    status: list[int] = []
+
+    def waiter() -> None:
+        for p in pumps:
+            p.join()
+        status.append(proc.wait())
+        loop.finish(run_)
+        loop.post(done.set)  # after everything the job wrote has been fed
+
+    for p in pumps:
+        p.start()
+    threading.Thread(target=waiter, name="losswatch-wait", daemon=True).start()
+    try:
+        loop.run(done)
+        dispatcher.stopper.wait(2.0)
+        loop.drain()  # results of a stop that finished as the job ended
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+        loop.stop()
+        dispatcher.close()
+        os.close(log_fd)
+    return _exit_status(status[0])
