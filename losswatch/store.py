@@ -14,6 +14,7 @@ of millions of samples costs a few array operations per 1 MB block of log.
 from __future__ import annotations
 
 import math
+import re
 from array import array
 from collections.abc import Iterable
 from typing import NamedTuple
@@ -23,6 +24,10 @@ import numpy as np
 from losswatch.model import SampleBatch
 
 RECENT = 100_000
+# Sampler series (GPU, job) come once a second for days, for every run: keep fewer of them exactly
+# (2 h at 1 Hz); the overview keeps their whole shape and the rules keep their own state.
+SAMPLED_RE = re.compile(r"^(?:gpu\d*|job)\.")
+SAMPLED_RECENT = 7_200
 OVERVIEW_BUCKETS = 1024
 
 
@@ -250,7 +255,8 @@ class Store:
     def _series(self, metric: str, batch: SampleBatch) -> Series:
         s = self.series.get(metric)
         if s is None:
-            s = self.series[metric] = Series(metric, batch.raw_names.get(metric, metric), self.recent)
+            recent = min(self.recent, SAMPLED_RECENT) if SAMPLED_RE.match(metric) else self.recent
+            s = self.series[metric] = Series(metric, batch.raw_names.get(metric, metric), recent)
         return s
 
     def add_batch(self, batch: SampleBatch) -> None:

@@ -53,6 +53,12 @@ def _pos(name: str, col: int, x: float) -> float:
     return x
 
 
+def _fraction(name: str, col: int, x: float) -> float:
+    if not (math.isfinite(x) and 0 <= x <= 1):
+        raise ExprError(f"{name}: expected a fraction between 0 and 1, got {x:g}", col)
+    return x
+
+
 def _bind(cls, *args):
     """A stream factory with its arguments already validated."""
     return lambda rising: cls(rising, *args)
@@ -94,6 +100,8 @@ def _series_functions():
         "mad": (1, 1, ordered("mad"), "mad(x, n): median absolute deviation of the last n points"),
         "zscore": (1, 1, ordered("zscore", 5),
                    "zscore(x, n): robust z of the latest point against the n before it (median/MAD)"),
+        "quantile": (2, 2, lambda name, col, n, q: _bind(F.Quantile, _w(name, col, n), _fraction(name, col, q)),
+                     "quantile(x, n, q): the q-quantile (0..1) of the last n points, e.g. quantile(gpu.util, 300, 0.95)"),
         "ema": (1, 1, lambda name, col, n: _bind(F.Ema, _pos(name, col, n)),
                 "ema(x, n): exponential moving average with a time constant of n steps"),
         "slope": (1, 1, lambda name, col, n: _bind(F.Slope, _w(name, col, n, 4)),

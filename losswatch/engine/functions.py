@@ -425,6 +425,30 @@ class Ordered(Stream):
         return sorted_mad(self.sorted, med)
 
 
+class Quantile(Ordered):
+    """The q-quantile (0..1, linear interpolation as numpy's default) of the last n finite points.
+
+    SageMaker Debugger's LowGPUUtilization reads p95 and p5 of GPU utilisation over a window."""
+
+    __slots__ = ("q",)
+
+    def __init__(self, rising: bool, n: int, q: float) -> None:
+        super().__init__(rising, n, "quantile")
+        self.q = q
+
+    def get(self) -> float | None:
+        if self.has_pending:
+            self._flush()
+        a = self.sorted
+        if len(self.win) < self.n:
+            return None
+        pos = self.q * (len(a) - 1)
+        lo = int(pos)
+        if lo + 1 >= len(a):
+            return a[-1]
+        return a[lo] + (a[lo + 1] - a[lo]) * (pos - lo)
+
+
 class Ema(Stream):
     """Step-weighted exponential moving average with a time constant of n steps.
 
