@@ -343,3 +343,20 @@ def test_detectors_claim_only_their_own(fmt):
     for other, cls in formats.all_formats().items():
         if other != fmt and other in SNIPPETS:
             assert cls.detect(lines) < 0.5, f"{other} claims a {fmt} log"
+
+
+def test_trainer_state_compact_document():
+    import json
+
+    doc = {"global_step": 20, "log_history": [
+        {"epoch": 0.5, "learning_rate": 0.001, "loss": 2.0, "step": 10},
+        {"epoch": 1.0, "eval_loss": float("nan"), "step": 20},
+        {"epoch": 1.0, "step": 20, "train_loss": 0.4, "train_runtime": 9.0}]}
+    text = "\n" + json.dumps(doc) + "\n"
+    for chunk in (0, 7):
+        fmt, s = read(text, chunk=chunk)
+        assert fmt == "hf_trainer_state"
+        assert series(s, "loss") == [(10.0, 2.0, 2)]
+        vl = series(s, "val_loss")
+        assert len(vl) == 1 and vl[0][0] == 20 and math.isnan(vl[0][1])
+        assert "train_loss" not in {m for m, *_ in s}

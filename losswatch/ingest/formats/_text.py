@@ -6,6 +6,7 @@ Not a format (the registry skips modules whose name starts with '_').
 from __future__ import annotations
 
 import math
+from itertools import chain
 
 from losswatch.model import parse_number
 
@@ -38,3 +39,40 @@ def count_lines_upto(block: str, counted_pos: int, counted_line: int, pos: int) 
 def any_match(pattern, lines: list[str], limit: int = 2000) -> int:
     """How many of the first `limit` lines `pattern` (a compiled regex) finds something in."""
     return sum(1 for ln in lines[:limit] if pattern.search(ln))
+
+
+def floats(texts) -> list[float | None]:
+    """Numbers of a column of number tokens: one C-level pass when all are plain floats."""
+    try:
+        return list(map(float, texts))
+    except (ValueError, TypeError):
+        return [None if t is None else num(t) for t in texts]
+
+
+def emit_rows(out, metrics: tuple[str, ...], steps: list[float], cols: list[list[float | None]],
+              lines: list[int]) -> None:
+    """Add rows of samples column-wise: row r gives `metrics[j]` = `cols[j][r]` at `steps[r]`, `lines[r]`.
+
+    Samples stay in line order (row by row). Where a value is None (not a number) only that sample
+    is left out. Columnar so that a million rows cost a few C-level passes, not a million calls.
+    """
+    n = len(lines)
+    if not n:
+        return
+    k = len(metrics)
+    if any(None in c for c in cols):
+        for r in range(n):
+            for j in range(k):
+                v = cols[j][r]
+                if v is not None:
+                    out.add(metrics[j], steps[r], v, lines[r])
+        return
+    out.metrics.extend(metrics * n)
+    if k == 1:
+        out.steps.extend(steps)
+        out.values.extend(cols[0])
+        out.lines.extend(lines)
+        return
+    out.steps.extend(chain.from_iterable(zip(*([steps] * k), strict=True)))
+    out.values.extend(chain.from_iterable(zip(*cols, strict=True)))
+    out.lines.extend(chain.from_iterable(zip(*([lines] * k), strict=True)))

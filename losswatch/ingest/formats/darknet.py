@@ -2,26 +2,27 @@
 
 One line per iteration: ` N: loss, avg avg loss, rate rate, t seconds, k images, h hours left`.
 The running average ("avg loss") is the loss; the first number, the batch's own loss, is `loss_raw`;
-"rate" is the lr. "-1.000000 hours left" is an ETA and "images" a counter: neither is a metric.
-AlexeyAB's mAP lines ("mean_average_precision (mAP@0.50) = X") give `val.map` at the last iteration.
+"rate" is the lr and "seconds" the step time. "-1.000000 hours left" is an ETA and "images" a
+counter: neither is a metric. AlexeyAB's mAP lines ("mean_average_precision (mAP@0.50) = X") give
+`val.map` at the last iteration.
 """
 
 from __future__ import annotations
 
 import re
 
-from losswatch.ingest.formats._text import NUM, num
+from losswatch.ingest.formats._text import NUM, emit_rows, floats, num
 from losswatch.ingest.formats.base import FormatParser
 from losswatch.model import SampleBatch
 
 ITER_RE = re.compile(
-    r"^[ \t]*(\d+)(?:/\d+)?: ?(" + NUM + r"), (" + NUM + r") avg(?: loss)?, (" + NUM + r") rate"
-    r"(?:, (" + NUM + r") seconds)?",
-    re.MULTILINE,
+    r"[ \t]*(\d+)(?:/\d+)?: ?(" + NUM + r"), (" + NUM + r") avg(?: loss)?, (" + NUM + r") rate"
+    r"(?:, (" + NUM + r") seconds)?"
 )
 MAP_RE = re.compile(r"mean_average_precision \(mAP@[\d.]+\) = (" + NUM + r")")
 LAYER_RE = re.compile(r"^\s*\d+ (?:conv|yolo|route|shortcut|max|upsample)\b")
 METRICS = ("loss_raw", "loss", "lr", "step_time")
+RAW_NAMES = ("loss", "avg loss", "rate", "seconds")
 
 
 class DarknetFormat(FormatParser):
@@ -42,49 +43,35 @@ class DarknetFormat(FormatParser):
         return 0.0
 
     def parse(self, block: str, first_line: int, out: SampleBatch) -> None:
-        has_iter = " rate" in block
         has_map = "mean_average_precision" in block
-        if not has_iter and not has_map:
+        if " avg" not in block and not has_map:
             return
-        if not has_map:
-            self._iters(block, first_line, out)
-            return
-        # mAP lines are rare: go line by line through blocks that have one.
+        rows: list[tuple] = []
+        row_lines: list[int] = []
+        match = ITER_RE.match
         for i, line in enumerate(block.split("\n")):
-            if "mean_average_precision" in line:
+            if " avg" in line:
+                m = match(line)
+                if m is not None:
+                    rows.append(m.groups())
+                    row_lines.append(first_line + i)
+            elif has_map and "mean_average_precision" in line:
+                self._flush(rows, row_lines, out)
+                rows, row_lines = [], []
                 m = MAP_RE.search(line)
                 v = num(m.group(1)) if m else None
                 if v is not None:
                     out.name("val.map", "mAP")
                     out.add("val.map", self.step, v, first_line + i)
-            elif " rate" in line:
-                self._iters(line, first_line + i, out)
+        self._flush(rows, row_lines, out)
 
-    def _iters(self, block: str, first_line: int, out: SampleBatch) -> None:
-        ms, ss, vs, ls = out.metrics, out.steps, out.values, out.lines
-        pos = 0
-        line = first_line
-        step = self.step
-        named = False
-        for m in ITER_RE.finditer(block):
-            start = m.start()
-            line += block.count("\n", pos, start)
-            pos = start
-            step = float(m.group(1))
-            raw, avg, rate, secs = m.group(2, 3, 4, 5)
-            try:
-                vals = [float(raw), float(avg), float(rate)]
-            except ValueError:
-                vals = [num(raw), num(avg), num(rate)]
-            if secs is not None:
-                vals.append(num(secs))
-            n = len(vals)
-            ms.extend(METRICS[:n])
-            ss.extend((step,) * n)
-            vs.extend(vals)
-            ls.extend((line,) * n)
-            named = True
-        self.step = step
-        if named:
-            for metric, raw_name in zip(METRICS, ("loss", "avg loss", "rate", "seconds"), strict=True):
-                out.name(metric, raw_name)
+    def _flush(self, rows: list[tuple], row_lines: list[int], out: SampleBatch) -> None:
+        if not rows:
+            return
+        cols = list(zip(*rows, strict=True))
+        steps = floats(cols[0])
+        k = 3 if cols[4].count(None) == len(rows) else 4
+        emit_rows(out, METRICS[:k], steps, [floats(c) for c in cols[1:1 + k]], row_lines)
+        for metric, raw in zip(METRICS[:k], RAW_NAMES, strict=False):
+            out.name(metric, raw)
+        self.step = steps[-1]

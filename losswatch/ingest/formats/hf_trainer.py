@@ -6,22 +6,30 @@ loss/lr/grad_norm/â€¦; eval dicts (`eval_*`) give the val series (`eval_loss` â†
 prints no global step). The final summary dict (`train_runtime`, `train_loss` = run mean) and the
 '***** train metrics *****' block are not points; neither are timing keys (`*_runtime`,
 `*_per_second`) nor config dicts printed by other code (no known training key).
+
+Speed (a 1M-line log is mostly dicts of one shape): a dict's key sequence is parsed once into a
+`_Plan` with a regex for exactly that sequence. In a block, the lines of the usual shape (`main`)
+are matched by one `findall` over them all and converted column-wise; only dicts of other shapes
+(eval, glued after a bar) are read one by one, and merged back in line order.
 """
 
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
+from itertools import chain, compress, repeat
+from operator import add, contains, not_
 
-from losswatch.ingest.formats._text import NUM, num
+from losswatch.ingest.formats._text import NUM, emit_rows, floats
 from losswatch.ingest.formats.base import FormatParser, StepCounter
 from losswatch.model import SampleBatch, canonical_name, clean_name
 
-DICT_RE = re.compile(r"\{'[^{}\n]*\}")
 PAIR_RE = re.compile(r"'([^'\n]+)': ([^,}]+)")
 DETECT_RE = re.compile(r"\{'(?:loss|eval_loss|eval_\w+|train_runtime|learning_rate|grad_norm)': " + NUM)
 BANNER_RE = re.compile(r"\*\*\*\*\* Running (?:training|Evaluation) \*\*\*\*\*")
 SKIP_SUFFIX = ("_runtime", "_per_second", "total_flos")
 KNOWN = frozenset(("loss", "learning_rate", "grad_norm", "epoch", "step"))
+VALUE = r"'?([^,}'\n]*)'?"
 
 
 def hf_metric(key: str) -> str | None:
@@ -39,27 +47,26 @@ def hf_metric(key: str) -> str | None:
 class _Plan:
     """How to turn a dict with a given key sequence into samples (computed once per key sequence)."""
 
-    __slots__ = ("skip", "step_idx", "epoch_idx", "cols", "metrics", "raws")
-
     def __init__(self, keys: tuple[str, ...]) -> None:
         self.skip = "train_runtime" in keys or not (KNOWN.intersection(keys) or any(
             k.startswith("eval_") for k in keys))
-        self.step_idx = keys.index("step") if "step" in keys else -1
-        self.epoch_idx = keys.index("epoch") if "epoch" in keys else -1
+        self.width = len(keys)
+        self.step_idx = keys.index("step") if "step" in keys else (keys.index("epoch") if "epoch" in keys else -1)
         cols, metrics, raws = [], [], []
         for i, k in enumerate(keys):
-            m = hf_metric(k)
+            m = "epoch" if k == "epoch" and "step" in keys else hf_metric(k)
             if m is not None:
                 cols.append(i)
                 metrics.append(m)
                 raws.append(k)
-        if self.step_idx >= 0 and self.epoch_idx >= 0:
-            cols.append(self.epoch_idx)
-            metrics.append("epoch")
-            raws.append("epoch")
         self.cols = cols
-        self.metrics = metrics
+        self.drop_desc = [i for i in reversed(range(len(keys))) if i not in cols]
+        self.metrics = tuple(metrics)
         self.raws = raws
+        body = r"\{" + ", ".join("'" + re.escape(k) + "': " + VALUE for k in keys) + r"\}"
+        self.rx = re.compile(body)
+        self.rx_lines = re.compile("^" + body + "$", re.MULTILINE)
+        self.prefix = "{'" + keys[0] + "': "
 
 
 class HFTrainerFormat(FormatParser):
@@ -69,6 +76,8 @@ class HFTrainerFormat(FormatParser):
 
     def __init__(self) -> None:
         self.plans: dict[tuple[str, ...], _Plan] = {}
+        self.main: _Plan | None = None  # the shape most dicts have: matched all at once
+        self.seen: dict[_Plan, int] = {}  # dicts read, per shape
         self.counter = StepCounter()
 
     @classmethod
@@ -84,38 +93,88 @@ class HFTrainerFormat(FormatParser):
     def parse(self, block: str, first_line: int, out: SampleBatch) -> None:
         if "{'" not in block:
             return
-        ms, ss, vs, ls = out.metrics, out.steps, out.values, out.lines
-        plans = self.plans
-        pos = 0
-        line = first_line
-        for m in DICT_RE.finditer(block):
-            pairs = PAIR_RE.findall(m.group())
-            if not pairs:
-                continue
-            keys = tuple([p[0] for p in pairs])
-            plan = plans.get(keys)
-            if plan is None:
-                plan = plans[keys] = _Plan(keys)
-                if not plan.skip:
-                    for metric, raw in zip(plan.metrics, plan.raws, strict=True):
-                        out.name(metric, raw)
-            if plan.skip or not plan.cols:
-                continue
-            start = m.start()
-            line += block.count("\n", pos, start)
-            pos = start
-            vals = [num(v.strip("' ")) for _, v in pairs]
-            if plan.step_idx >= 0 and vals[plan.step_idx] is not None:
-                step = vals[plan.step_idx]
-            elif plan.epoch_idx >= 0 and vals[plan.epoch_idx] is not None:
-                step = vals[plan.epoch_idx]
-            else:
-                step = None
-            for c, metric in zip(plan.cols, plan.metrics, strict=True):
-                v = vals[c]
-                if v is None:
-                    continue
-                ms.append(metric)
-                ss.append(step if step is not None else float(self.counter(metric)))
-                vs.append(v)
-                ls.append(line)
+        lines = block.split("\n")
+        cand = list(compress(range(len(lines)), map(contains, lines, repeat("{'"))))
+        if not cand:
+            return
+        texts = [lines[i] for i in cand]
+        main = self.main
+        good_idx: list[int] = []
+        flat: list = []
+        if main is not None:
+            ok = list(map(str.startswith, texts, repeat(main.prefix)))
+            good_texts = list(compress(texts, ok))
+            rows = main.rx_lines.findall("\n".join(good_texts))
+            if len(rows) != len(good_texts):  # some line of that prefix has another shape: one by one
+                ok = list(map(bool, map(main.rx.fullmatch, texts)))
+                good_texts = list(compress(texts, ok))
+                rows = main.rx_lines.findall("\n".join(good_texts))
+            good_idx = list(compress(cand, ok))
+            flat = list(chain.from_iterable(rows)) if main.width > 1 else rows
+            self.seen[main] = self.seen.get(main, 0) + len(good_idx)
+        else:
+            ok = [False] * len(cand)
+        done = 0
+        for k in compress(range(len(cand)), map(not_, ok)):
+            i = cand[k]
+            j = bisect_left(good_idx, i, done)
+            self._emit(main, flat, done, j, good_idx, first_line, out)
+            done = j
+            line = texts[k]
+            pos = 0 if line[:2] == "{'" else line.find("{'")
+            plan = self._plan(line, pos)
+            m = plan.rx.match(line, pos) if plan is not None else None
+            if m is not None:
+                self.seen[plan] = self.seen.get(plan, 0) + 1
+                self._emit(plan, list(m.groups()), 0, 1, [i], first_line, out)
+        self._emit(main, flat, done, len(good_idx), good_idx, first_line, out)
+        best = max(self.seen, key=self.seen.__getitem__, default=None)
+        if best is not None and best is not main:
+            self.main = best
+
+    def _plan(self, line: str, pos: int) -> _Plan | None:
+        end = line.find("}", pos)
+        if end < 0:
+            return None
+        pairs = PAIR_RE.findall(line, pos, end + 1)
+        if not pairs:
+            return None
+        keys = tuple([k for k, _ in pairs])
+        plan = self.plans.get(keys)
+        if plan is None:
+            plan = self.plans[keys] = _Plan(keys)
+        return plan
+
+    def _emit(self, plan: _Plan | None, flat: list[str], a: int, b: int, idx: list[int], first_line: int,
+              out: SampleBatch) -> None:
+        """Samples of rows a..b of `flat` (row-major value texts of `plan`), rows at lines idx[a..b]."""
+        if plan is None or b <= a or plan.skip or not plan.cols:
+            return
+        n = plan.width
+        nrows = b - a
+        vals = floats(flat[a * n:b * n])
+        line_nos = list(map(add, idx[a:b], repeat(first_line)))
+        if plan.step_idx >= 0:
+            steps = vals[plan.step_idx::n]
+        else:
+            steps = [None] * nrows
+        if None in steps:
+            steps = [s if s is not None else float(self.counter(plan.metrics[0])) for s in steps]
+        for metric, raw in zip(plan.metrics, plan.raws, strict=True):
+            out.name(metric, raw)
+        if None in vals:
+            emit_rows(out, plan.metrics, steps, [vals[c::n] for c in plan.cols], line_nos)
+            return
+        width = n
+        for c in plan.drop_desc:
+            del vals[c::width]
+            width -= 1
+        k = len(plan.cols)
+        out.metrics.extend(plan.metrics * nrows)
+        out.values.extend(vals)
+        if k == 1:
+            out.steps.extend(steps)
+            out.lines.extend(line_nos)
+        else:
+            out.steps.extend(chain.from_iterable(zip(*([steps] * k), strict=True)))
+            out.lines.extend(chain.from_iterable(zip(*([line_nos] * k), strict=True)))

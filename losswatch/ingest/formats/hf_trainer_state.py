@@ -6,11 +6,13 @@ turned into samples when its closing brace arrives. A sample's line is the line 
 are the entry's 'step'; `eval_*` entries give the val series; `predict_*` entries have no step and
 take the last step seen; the final summary entry (`train_runtime`, `train_loss` = run mean) is not
 a point. The Trainer rewrites the whole file at each checkpoint: entries already read (by position
-in `log_history`) are not read again when the parser is rewound (`rewind`).
+in `log_history`) are not read again when the parser is rewound (`rewind`). A compact document
+(written without indent) is buffered until it parses, and its entries get the line where it ends.
 """
 
 from __future__ import annotations
 
+import json
 import re
 
 from losswatch.ingest.formats._text import num
@@ -32,12 +34,14 @@ class HFTrainerStateFormat(FormatParser):
         self.index = 0  # position in log_history of the next entry
         self.done = 0  # entries already turned into samples (kept across a rewrite)
         self.step: float | None = None
+        self.compact: list[str] | None = None  # a document without indent, until it parses
 
     def rewind(self) -> None:
         """The file was rewritten from the start: read it again without repeating entries."""
         self.in_history = False
         self.entry = None
         self.index = 0
+        self.compact = None
 
     @classmethod
     def detect(cls, lines: list[str]) -> float:
@@ -49,11 +53,13 @@ class HFTrainerStateFormat(FormatParser):
         return 0.9 if keys >= 2 else 0.0
 
     def parse(self, block: str, first_line: int, out: SampleBatch) -> None:
-        if not self.in_history and '"log_history"' not in block:
+        if not self.in_history and self.compact is None and '"log_history"' not in block:
             return
         for i, line in enumerate(block.split("\n")):
             s = line.strip()
-            if self.entry is not None:
+            if self.compact is not None or ('"log_history": [{' in s or '"log_history":[{' in s):
+                self._compact(line, first_line + i, out)
+            elif self.entry is not None:
                 if s.startswith("}"):
                     self._entry(self.entry, out)
                     self.entry = None
@@ -68,6 +74,21 @@ class HFTrainerStateFormat(FormatParser):
                     self.in_history = False
             elif s.startswith('"log_history": ['):
                 self.in_history = not s.endswith("]") and not s.endswith("],")
+
+    def _compact(self, line: str, line_no: int, out: SampleBatch) -> None:
+        buf = self.compact = (self.compact or []) + [line]
+        if sum(map(len, buf)) > 64 << 20:  # not JSON after all: give up on this document
+            self.compact = None
+            return
+        try:
+            doc = json.loads("\n".join(buf))
+        except ValueError:
+            return
+        self.compact = None
+        history = doc.get("log_history") if isinstance(doc, dict) else None
+        for item in history if isinstance(history, list) else []:
+            if isinstance(item, dict):
+                self._entry([(str(k), json.dumps(v), line_no) for k, v in item.items()], out)
 
     def _entry(self, entry: list[tuple[str, str, int]], out: SampleBatch) -> None:
         index = self.index

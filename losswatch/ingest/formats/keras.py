@@ -11,8 +11,11 @@ under `test.<name>`. The current epoch carries across blocks.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
+from itertools import chain, compress, repeat
+from operator import add, contains, eq, itemgetter, not_
 
-from losswatch.ingest.formats._text import NUM, num
+from losswatch.ingest.formats._text import NUM, emit_rows, floats, num
 from losswatch.ingest.formats.base import FormatParser, StepCounter
 from losswatch.model import SampleBatch, canonical_name
 
@@ -20,6 +23,23 @@ HEADER_RE = re.compile(r"^Epoch (\d+)/(\d+)\s*$")
 BAR_RE = re.compile(r"^\s*(\d+)/(\d+) (?:\[[=>.]*\]|[━─\s]+)")
 PAIR_RE = re.compile(r"(?:^| - )([A-Za-z_][\w/.\-]*): (" + NUM + r")(?![\d.])")
 SKIP = frozenset(("ETA", "eta"))
+HEADERS_RE = re.compile(r"^Epoch (\d+)/\d+\s*$", re.MULTILINE)
+TIMING = r"(?: -)? ?[\d.]+\w*(?: [\d.]+\w*/step)?"
+
+
+class _BarPlan:
+    """A final bar of one key sequence, as one regex (group 1, 2: n/N; then one group per key)."""
+
+    def __init__(self, keys: tuple[str, ...]) -> None:
+        self.keys = tuple(k for k in keys if k not in SKIP)
+        self.metrics = tuple(canonical_name(k) for k in self.keys)
+        self.value_cols = tuple(range(2, 2 + len(self.keys)))
+        self.seen = 0
+        pairs = "".join(" - " + re.escape(k) + ": (" + NUM + ")" for k in keys)
+        self.rx_lines = re.compile(r"^\s*(\d+)/(\d+) (?:\[[=>.]*\]|[━─]+)" + TIMING + pairs + r"\s*$",
+                                   re.MULTILINE)
+        if len(self.keys) != len(keys):
+            self.rx_lines = re.compile(r"(?!)")  # a shape with an ETA field is never read column-wise
 
 
 class KerasFormat(FormatParser):
@@ -32,6 +52,8 @@ class KerasFormat(FormatParser):
         self.done_epoch: float | None = None  # epoch whose final bar was read
         self.counter = StepCounter()
         self._names: dict[tuple[str, bool], str] = {}
+        self.plans: dict[tuple[str, ...], _BarPlan] = {}
+        self.main: _BarPlan | None = None
 
     @classmethod
     def detect(cls, lines: list[str]) -> float:
@@ -44,6 +66,15 @@ class KerasFormat(FormatParser):
             if header and bar:
                 return 1.0
         return 0.3 if header else (0.2 if bar else 0.0)
+
+    def _learn(self, keys: tuple[str, ...]) -> None:
+        """Count bar shapes; the most common one is read column-wise from then on."""
+        plan = self.plans.get(keys)
+        if plan is None:
+            plan = self.plans[keys] = _BarPlan(keys)
+        plan.seen += 1
+        if self.main is None or (plan is not self.main and plan.seen > self.main.seen):
+            self.main = plan
 
     def _metric(self, key: str, test: bool, out: SampleBatch) -> str:
         got = self._names.get((key, test))
@@ -60,8 +91,50 @@ class KerasFormat(FormatParser):
     def parse(self, block: str, first_line: int, out: SampleBatch) -> None:
         if "Epoch " not in block and ": " not in block:
             return
+        lines = block.split("\n")
+        if self.main is None or not self._parse_fast(lines, first_line, out):
+            self._parse_lines(lines, first_line, out)
+
+    def _parse_fast(self, lines: list[str], first_line: int, out: SampleBatch) -> bool:
+        """The usual block (headers, final bars of the usual shape) column-wise; False to go line by line."""
+        main = self.main
+        assert main is not None
+        n = len(lines)
+        head_idx = list(compress(range(n), map(str.startswith, lines, repeat("Epoch "))))
+        head_text = "\n".join([lines[i] for i in head_idx])
+        epochs = HEADERS_RE.findall(head_text)
+        if len(epochs) != len(head_idx):
+            return False
+        bar_idx = list(compress(range(n), map(contains, lines, repeat(" - "))))
+        bar_idx = list(compress(bar_idx, map(not_, map(contains, [lines[i] for i in bar_idx], repeat("ETA")))))
+        rows = main.rx_lines.findall("\n".join([lines[i] for i in bar_idx]))
+        if len(rows) != len(bar_idx) or (bar_idx and head_idx and len(bar_idx) + len(head_idx) > n):
+            return False
+        final = list(map(eq, map(itemgetter(0), rows), map(itemgetter(1), rows)))
+        rows = list(compress(rows, final))
+        bar_idx = list(compress(bar_idx, final))
+        js = list(map(bisect_right, repeat(head_idx), bar_idx))  # 0: the epoch of an earlier block
+        if len(set(js)) != len(js) or (js and js[0] == 0 and self.done_epoch == self.epoch):
+            return False  # a second final bar in an epoch (evaluate): line by line
+        epoch_values = [self.epoch] + [float(e) for e in epochs]
+        if rows:
+            steps = list(map(epoch_values.__getitem__, js))
+            if None in steps:
+                return False
+            k = len(main.metrics)
+            vals = floats(list(chain.from_iterable(map(itemgetter(*main.value_cols), rows))) if k > 1
+                          else list(map(itemgetter(main.value_cols[0]), rows)))
+            emit_rows(out, main.metrics, steps, [vals[j::k] for j in range(k)],
+                      list(map(add, bar_idx, repeat(first_line))))
+            for metric, raw in zip(main.metrics, main.keys, strict=True):
+                out.name(metric, raw)
+            self.done_epoch = steps[-1]
+        self.epoch = epoch_values[-1]
+        return True
+
+    def _parse_lines(self, lines: list[str], first_line: int, out: SampleBatch) -> None:
         ms, ss, vs, ls = out.metrics, out.steps, out.values, out.lines
-        for i, line in enumerate(block.split("\n")):
+        for i, line in enumerate(lines):
             if line.startswith("Epoch "):
                 m = HEADER_RE.match(line)
                 if m:
@@ -77,6 +150,8 @@ class KerasFormat(FormatParser):
                 continue
             test = self.epoch is not None and self.done_epoch == self.epoch
             self.done_epoch = self.epoch
+            if not test:
+                self._learn(tuple([k for k, _ in pairs]))
             ln = first_line + i
             for key, val in pairs:
                 if key in SKIP:
