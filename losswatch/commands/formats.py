@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from losswatch.commands.common import check_format_args
 from losswatch.errors import UsageError
 from losswatch.ingest import formats
 from losswatch.ingest.lines import LineSplitter
@@ -13,6 +14,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("formats", help="list log formats, or detect the format of a log")
     p.add_argument("action", nargs="?", choices=["list", "detect"], default="list")
     p.add_argument("paths", nargs="*", metavar="PATH")
+    p.add_argument("--format-file", action="append", default=[], metavar="FILE",
+                   help="YAML file with a `formats:` section of named regexes (repeatable)")
     return p
 
 
@@ -37,6 +40,7 @@ def first_lines(path: str, limit: int = formats.MAX_UNDECIDED_LINES) -> list[str
 
 
 def run(args: argparse.Namespace) -> int:
+    check_format_args(args)
     if args.action == "list":
         for name, cls in formats.all_formats().items():
             print(f"{name:24} {cls.description}")
