@@ -80,3 +80,55 @@ def pid_alive(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+# A "training" script: prints nanoGPT-style `iter N: loss X, ...` (to stdout, or appended to LOG), diverges to NaN at
+# NAN_AT, saves a checkpoint on SIGINT (unless IGNORE lists it), runs WORKERS worker processes.
+# MARK gets "<pid> nan <time>" when the first NaN line is written and "<pid> SIGINT <time>" on SIGINT.
+TRAIN = textwrap.dedent(r'''
+    import math, os, signal, subprocess, sys, time
+    ignore = [s for s in os.environ.get("IGNORE", "").split(",") if s]
+    nan_at = int(os.environ.get("NAN_AT", "30"))
+    steps = int(os.environ.get("STEPS", "2000"))
+    delay = float(os.environ.get("DELAY", "0.01"))
+    mark = os.environ.get("MARK")
+    log = os.environ.get("LOG")
+    worker = len(sys.argv) > 1 and sys.argv[1] == "worker"
+    def note(what):
+        if mark:
+            with open(mark, "a") as f:
+                f.write(f"{os.getpid()} {what} {time.time():.6f}\n")
+    def on_int(sig, frame):
+        note("SIGINT")
+        if not worker:
+            print("checkpoint saved", flush=True)
+        sys.exit(3)
+    for name in ignore:
+        signal.signal(getattr(signal, name), signal.SIG_IGN)
+    if "SIGINT" not in ignore:
+        signal.signal(signal.SIGINT, on_int)
+    if worker:
+        print("ready", flush=True)
+        while True:
+            time.sleep(0.05)
+    kids = [subprocess.Popen([sys.executable, __file__, "worker"], stdout=subprocess.PIPE)
+            for _ in range(int(os.environ.get("WORKERS", "0")))]
+    for k in kids:
+        k.stdout.readline()
+    print("workers " + " ".join(str(k.pid) for k in kids), file=sys.stderr, flush=True)
+    out = open(log, "a", buffering=1) if log else sys.stdout
+    for step in range(1, steps + 1):
+        loss = 2.0 / math.sqrt(step) if step < nan_at else float("nan")
+        if step == nan_at:
+            note("nan")
+        out.write(f"iter {step}: loss {loss:.4f}, time 10.00ms, mfu 5.00%\n")
+        out.flush()
+        time.sleep(delay)
+    print("finished", flush=True)
+''')
+
+
+def write_train(tmp: Path) -> Path:
+    path = tmp / "train.py"
+    path.write_text(TRAIN)
+    return path

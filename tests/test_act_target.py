@@ -108,3 +108,27 @@ def test_finder_prefers_a_fixed_target_and_explains_when_none(tmp_path, procs):
     with pytest.raises(TargetError, match="no job"):
         TargetFinder().resolve("x")
     assert os.getpid() not in writer_pids(tmp_path / "job.py")
+
+
+def test_finder_refuses_when_the_writer_changed_or_was_ambiguous(tmp_path, procs):
+    log = tmp_path / "train.log"
+    log.write_text("")
+    first = hold(log, "a")
+    procs.append(first)
+    finder = TargetFinder(None, [str(log)])
+    finder.prime()
+    assert finder.resolve(str(log)).pid == first.pid
+    first.kill()
+    first.wait()
+    second = hold(log, "a")  # the job was restarted, or another process took the log over
+    procs.append(second)
+    with pytest.raises(TargetError, match="changed"):
+        finder.resolve(str(log))
+    third = hold(log, "a")
+    procs.append(third)
+    busy = TargetFinder(None, [str(log)])
+    busy.prime()
+    third.kill()
+    third.wait()
+    with pytest.raises(TargetError, match="when watching started, 2 unrelated processes"):
+        busy.resolve(str(log))

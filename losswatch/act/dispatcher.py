@@ -116,6 +116,40 @@ class ActionDispatcher:
         self.audit.close()
 
 
+def check_rule_actions(engine: Any, dispatcher: ActionDispatcher) -> None:
+    """Refuse, before anything starts, a rule whose action names no receiver or command."""
+    for rule in getattr(engine, "rules_def", None) or []:
+        for action in getattr(rule, "actions", None) or []:
+            problem = dispatcher.problem(action)
+            if problem:
+                raise UsageError(f"rule {getattr(rule, 'id', '?')}: {problem}")
+
+
+def for_command(args: Any, engine: Any, log_paths: list[str], post: Callable[[Callable[[], object]], None],
+                emit: Callable[[Any], None], target: Any = None) -> ActionDispatcher:
+    """The dispatcher for `tail`/`run`: actions config from --rules, target from `target`, --pid or the
+    writer of the logs; results that come later are posted to the live loop and emitted as events.
+    Bad input raises UsageError before anything starts.
+    """
+    from losswatch.act.config import load_actions
+    from losswatch.act.target import from_pid
+    from losswatch.events import ActionDone
+
+    config = load_actions(list(getattr(args, "rules", []) or []))
+    pid = getattr(args, "pid", None)
+    if target is None and pid is not None:
+        try:
+            target = from_pid(pid)
+        except TargetError as e:
+            raise UsageError(f"--pid {pid}: {e}") from None
+    d = ActionDispatcher(config, TargetFinder(target, log_paths), dry_run=bool(getattr(args, "dry_run", False)),
+                         quiet=bool(getattr(args, "quiet", False)),
+                         on_result=lambda r: post(lambda: emit(ActionDone(r))))
+    check_rule_actions(engine, d)
+    d.finder.prime()
+    return d
+
+
 def build_dispatcher(rule_files: list[str], finder: TargetFinder, dry_run: bool = False, quiet: bool = False,
                      **kwargs: Any) -> ActionDispatcher:
     from losswatch.act.config import load_actions

@@ -22,6 +22,10 @@ class TargetError(Exception):
     """No usable target (no such process, ambiguous writers, ...): the reason is the message."""
 
 
+class AmbiguousTarget(TargetError):
+    """More than one process could be the job."""
+
+
 @dataclass(frozen=True)
 class Target:
     """The job, as (pid, start time). `source` says how it was found: "run", "pid" or "writer"."""
@@ -160,7 +164,7 @@ def find_writer(path: str | os.PathLike[str]) -> Target:
         raise TargetError(f"no process has {path} open for writing")
     roots = _roots(pids)
     if len(roots) != 1:
-        raise TargetError(f"{len(roots)} unrelated processes write {path} (pids {', '.join(map(str, roots))}); "
+        raise AmbiguousTarget(f"{len(roots)} unrelated processes write {path} (pids {', '.join(map(str, roots))}); "
                           "give --pid to choose")
     return from_pid(roots[0], source="writer")
 
@@ -168,12 +172,27 @@ def find_writer(path: str | os.PathLike[str]) -> Target:
 class TargetFinder:
     """Where the stop action gets its target: fixed (run, --pid) or the log's writer, looked up when asked.
 
+    Writers are also looked up once when watching starts (`prime`), and a stop refuses when the
+    writer it finds then is not the one seen before (the job was restarted, another process took the
+    log over) or when several processes were writing at the start: a stop must never guess.
     `resolve()` returns the target or raises TargetError with the reason not to act.
     """
 
     def __init__(self, target: Target | None = None, log_paths: Iterable[str] = ()) -> None:
         self.target = target
         self.log_paths = list(log_paths)
+        self._seen: dict[str, Target | str] = {}
+
+    def prime(self) -> None:
+        if self.target is not None:
+            return
+        for p in self.log_paths:
+            try:
+                self._seen[p] = find_writer(p)
+            except AmbiguousTarget as e:
+                self._seen[p] = str(e)
+            except TargetError:
+                pass  # nobody writes it yet: the first single writer found later is the job
 
     def resolve(self, run: str | None = None) -> Target:
         if self.target is not None:
@@ -184,13 +203,23 @@ class TargetFinder:
         found: dict[int, Target] = {}
         errors = []
         for p in paths:
+            seen = self._seen.get(p)
+            if isinstance(seen, str):
+                errors.append(f"when watching started, {seen}")
+                continue
             try:
                 t = find_writer(p)
-                found[t.pid] = t
             except TargetError as e:
                 errors.append(str(e))
-        if len(found) == 1:
+                continue
+            if seen is not None and seen != t:
+                errors.append(f"the process writing {p} changed (pid {seen.pid} when watching started, now "
+                              f"pid {t.pid}); give --pid")
+                continue
+            self._seen[p] = t
+            found[t.pid] = t
+        if len(found) == 1 and not errors:
             return next(iter(found.values()))
         if len(found) > 1:
-            raise TargetError(f"the logs are written by {len(found)} different processes; give --pid")
+            raise AmbiguousTarget(f"the logs are written by {len(found)} different processes; give --pid")
         raise TargetError("; ".join(errors))

@@ -18,9 +18,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from losswatch.act.config import load_actions
-from losswatch.act.dispatcher import ActionDispatcher
-from losswatch.act.target import Target, TargetError, TargetFinder, from_pid, live_process
+from losswatch.act.dispatcher import for_command
+from losswatch.act.target import Target, TargetError, from_pid, live_process
 from losswatch.commands.common import add_format_args, add_rule_args, check_format_args, make_engine
 from losswatch.errors import UsageError
 from losswatch.events import ActionDone, AlertChanged, Event, RunChanged
@@ -120,15 +119,6 @@ def _exit_status(returncode: int) -> int:
     return 128 - returncode if returncode < 0 else returncode
 
 
-def _rule_actions(engine) -> list[tuple[str, str]]:
-    """(rule id, action name) for every rule the engine knows, where it says."""
-    out = []
-    for rule in getattr(engine, "rules_def", None) or []:
-        for action in getattr(rule, "actions", None) or []:
-            out.append((getattr(rule, "id", "?"), action))
-    return out
-
-
 def run(args: argparse.Namespace) -> int:
     cmd = list(args.cmd)
     if cmd and cmd[0] == "--":
@@ -138,13 +128,10 @@ def run(args: argparse.Namespace) -> int:
     # Everything that can be wrong with the input is checked before the job starts.
     check_format_args(args)
     engine = make_engine(args)
-    config = load_actions(list(args.rules))
-    probe = ActionDispatcher(config, dry_run=True)
-    for rule_id, action in _rule_actions(engine):
-        problem = probe.problem(action)
-        if problem:
-            raise UsageError(f"rule {rule_id}: {problem}")
+    monitor = Monitor(engine=engine)
+    loop = LiveLoop(monitor, tick_interval=TICK)
     log_path = args.log or default_log_name(cmd)
+    dispatcher = for_command(args, engine, [log_path], loop.post, monitor.emit)
     try:
         log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
     except OSError as e:
@@ -163,10 +150,7 @@ def run(args: argparse.Namespace) -> int:
     except TargetError:  # it already ended: nothing will ever be signalled
         target = Target(proc.pid, 0.0, "run", tuple(cmd))
 
-    monitor = Monitor(engine=engine)
-    loop = LiveLoop(monitor, tick_interval=TICK)
-    dispatcher = ActionDispatcher(config, TargetFinder(target, [log_path]), dry_run=args.dry_run, quiet=args.quiet,
-                                  on_result=lambda r: loop.post(lambda: monitor.emit(ActionDone(r))))
+    dispatcher.finder.target = target
     monitor.actions = dispatcher
     printer = JsonPrinter(sys.stderr) if args.json else TextPrinter(sys.stderr)
 

@@ -13,6 +13,7 @@ import signal
 import sys
 import threading
 
+from losswatch.act.dispatcher import for_command
 from losswatch.commands.common import add_format_args, add_rule_args, check_format_args, make_engine
 from losswatch.errors import UsageError
 from losswatch.headless import JsonPrinter
@@ -109,6 +110,8 @@ def run(args: argparse.Namespace) -> int:
         _check_path(path)
     monitor = Monitor(engine=make_engine(args))
     loop = LiveLoop(monitor)
+    # stop/notify/webhook/exec: target from --pid or the process found writing the log
+    monitor.actions = for_command(args, monitor.engine, list(args.paths), loop.post, monitor.emit)
     if want_tui(args):
         from losswatch import tui
 
