@@ -23,7 +23,7 @@ from textual.widgets import Footer, TabbedContent, TabPane
 
 from losswatch.monitor import Monitor
 from losswatch.tui.bridge import Bridge
-from losswatch.tui.job import JobControl
+from losswatch.tui.job import ActionJobControl, JobControl
 from losswatch.tui.messages import ActionUpdate, AlertUpdate, CoreUpdate, RunUpdate, SamplesChanged
 from losswatch.tui.screens.context_screen import ContextScreen
 from losswatch.tui.screens.help_screen import HelpScreen
@@ -94,15 +94,18 @@ class LosswatchApp(App):
         self.flushes = 0
         self._last_flush = 0.0
         self._flush_timer: Timer | None = None
+        self._old_writer = None
         if title:
             self.title = title
 
     # -- layout ------------------------------------------------------------------------------------
 
     def job_for(self, run: str) -> JobControl | None:
-        if self._job is None or hasattr(self._job, "info"):
-            return self._job  # type: ignore[return-value]
-        return self._job(run)
+        """The job of a run: as given, else the action layer's target for it (tail, run, demo)."""
+        if self._job is not None:
+            return self._job if hasattr(self._job, "info") else self._job(run)  # type: ignore[return-value]
+        post = self.loop.post if self.loop is not None and hasattr(self.loop, "post") else (lambda fn: fn())
+        return ActionJobControl(lambda: self.monitor.actions, run, post, self.monitor.emit)
 
     def compose(self) -> ComposeResult:
         with Vertical(id="runs"):
@@ -121,11 +124,19 @@ class LosswatchApp(App):
         self.screen.add_class("-show-gpu", "-show-alerts")
         self._focus_metrics()
         self.bridge.attach(self.post_message)
+        notifier = getattr(self.monitor.actions, "notifier", None)
+        if notifier is not None and hasattr(notifier, "set_writer"):
+            # OSC notifications and the bell go through our driver, not around the screen
+            self._old_writer = notifier.writer
+            notifier.set_writer(self.write_to_terminal)
         if self.loop is not None and hasattr(self.loop, "start"):
             self.loop.start()
 
     def on_unmount(self) -> None:
         self.bridge.detach()
+        notifier = getattr(self.monitor.actions, "notifier", None)
+        if notifier is not None and hasattr(notifier, "set_writer"):
+            notifier.set_writer(self._old_writer)
         if self.loop is not None and hasattr(self.loop, "stop"):
             self.loop.stop()  # stops following; never the job
 
@@ -218,7 +229,7 @@ class LosswatchApp(App):
             self.notify("No job to stop: losswatch knows no process for this log "
                         "(use --pid, or start it with `losswatch run`).", severity="warning")
             return
-        info = job.info()
+        info = job.info(refresh=True)
         if info.problem:
             self.notify(f"Cannot stop: {info.problem}", severity="error")
             return

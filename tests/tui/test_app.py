@@ -228,7 +228,7 @@ def test_stop_key_asks_then_stops_a_real_job(tmp_path):
         monitor = Monitor()
         run = monitor.add_run(str(log))
         job = DemoJob(LiveLoop(monitor), run, str(log), interval=0.05)
-        app = make_app(monitor, job, [str(log)], job=job.control)
+        app = make_app(monitor, job, [str(log)])
         async with app.run_test(size=(80, 24)) as pilot:
             await _until(pilot, lambda: job.proc is not None and log.stat().st_size > 0)
             await pilot.press("s")
@@ -240,8 +240,12 @@ def test_stop_key_asks_then_stops_a_real_job(tmp_path):
             assert len(app.screen_stack) == 2
             await pilot.press("y")
             await _until(pilot, lambda: job.done.is_set())
-            assert job.stopped and job.returncode == 130  # the job's own SIGINT handler ran
+            assert job.returncode == 130  # the job's own SIGINT handler ran
             assert "checkpoint saved" in log.read_text()
+            await settle(pilot, app)
+            notes = [str(n.message) for n in app._notifications]
+            assert any("stop (manual): signal-sent" in n for n in notes), notes
+            assert any("stop (manual): done" in n for n in notes), notes
         job.kill()
 
     asyncio.run(go())
@@ -254,7 +258,7 @@ def test_stop_dialog_cancels_itself_and_quit_leaves_the_job_running(tmp_path):
         monitor = Monitor()
         run = monitor.add_run(str(log))
         job = DemoJob(LiveLoop(monitor), run, str(log), interval=0.05)
-        app = make_app(monitor, job, [str(log)], job=job.control, stop_countdown=1)
+        app = make_app(monitor, job, [str(log)], stop_countdown=1)
         try:
             async with app.run_test(size=(80, 24)) as pilot:
                 await _until(pilot, lambda: job.proc is not None)
@@ -279,7 +283,7 @@ def test_stop_without_a_job_says_so(kv_log):
             await settle(pilot, app, reps)
             await pilot.press("s")
             assert not isinstance(app.screen, StopDialog)
-            assert any("No job to stop" in str(n.message) for n in app._notifications)
+            assert any("Cannot stop: no action layer" in str(n.message) for n in app._notifications)
 
     asyncio.run(go())
 

@@ -17,7 +17,11 @@ def test_demo_without_a_terminal_runs_the_job_and_exits_0():
                        stdin=subprocess.DEVNULL, env=ENV, timeout=120, cwd=ROOT)
     assert p.returncode == 0, p.stderr
     out = p.stdout
-    assert "demo: job pid" in out and "demo: job ended" in out
+    assert "demo: started the simulated job, pid" in out
+    # the shipped rules see the divergence, the stop action stops the real job (its SIGINT handler ran)
+    assert "[critical] diverging firing" in out
+    assert "-> stop (diverging): stopping" in out and "-> stop (diverging): done" in out
+    assert "demo: the job was stopped (exit 130)" in out
     assert "Traceback" not in p.stderr
 
 

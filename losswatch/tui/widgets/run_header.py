@@ -51,8 +51,12 @@ class RunHeader(Widget):
         t.append(f"  {sv.fmt_duration(getattr(self.app, 'clock', time.time)() - run.started)}", style="dim")
         if self.job is not None:
             info = self.job.info()
-            style = "green" if info.state == "running" else "yellow"
-            t.append(f"  pid {info.pid if info.pid is not None else '?'} {info.state}", style=style)
+            if info.pid is None:
+                if info.state:
+                    t.append(f"  {info.state}", style="dim")
+            else:
+                style = "green" if info.state == "running" else "bold yellow"
+                t.append(f"  pid {info.pid} {info.state}", style=style)
         if self.paused:
             t.append("  PAUSED", style="bold reverse yellow")
         return t
