@@ -21,6 +21,7 @@ from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
 from textual.widgets import Footer, TabbedContent, TabPane
 
+from losswatch.model import ActionResult
 from losswatch.monitor import Monitor
 from losswatch.tui.bridge import Bridge
 from losswatch.tui.job import ActionJobControl, JobControl
@@ -38,6 +39,21 @@ from losswatch.tui.widgets.run_panel import RunPanel
 MUTE_SECONDS = 15 * 60
 SMOOTHING_STEPS = (0.0, 0.3, 0.6, 0.8, 0.9, 0.95, 0.99)
 SEVERITY_TOAST = {"critical": "error", "warning": "warning", "info": "information"}
+
+
+def action_text(r: ActionResult) -> str:
+    """One line for what an action did: its result and the few details that matter."""
+    pid = r.target.get("pid") if isinstance(r.target, dict) else r.target
+    d = r.detail or {}
+    bits = [r.result]
+    if d.get("signal"):
+        bits.append(f"{d['signal']} to pid {pid}")
+    elif pid is not None and r.action == "stop":
+        bits.append(f"pid {pid}")
+    for key in ("outcome", "reason", "error", "terminal"):
+        if d.get(key):
+            bits.append(str(d[key]))
+    return " · ".join(bits)
 
 
 class LosswatchApp(App):
@@ -94,7 +110,6 @@ class LosswatchApp(App):
         self.flushes = 0
         self._last_flush = 0.0
         self._flush_timer: Timer | None = None
-        self._old_writer = None
         if title:
             self.title = title
 
@@ -124,19 +139,19 @@ class LosswatchApp(App):
         self.screen.add_class("-show-gpu", "-show-alerts")
         self._focus_metrics()
         self.bridge.attach(self.post_message)
+        if self.loop is not None and hasattr(self.loop, "start"):
+            self.loop.start()  # `run`/`demo` start their job here and set the monitor's actions
         notifier = getattr(self.monitor.actions, "notifier", None)
         if notifier is not None and hasattr(notifier, "set_writer"):
-            # OSC notifications and the bell go through our driver, not around the screen
-            self._old_writer = notifier.writer
+            # OSC notifications and the bell go through our driver, not around the screen (while the
+            # app runs, sys.stderr is Textual's capture, not the terminal)
             notifier.set_writer(self.write_to_terminal)
-        if self.loop is not None and hasattr(self.loop, "start"):
-            self.loop.start()
 
     def on_unmount(self) -> None:
         self.bridge.detach()
         notifier = getattr(self.monitor.actions, "notifier", None)
         if notifier is not None and hasattr(notifier, "set_writer"):
-            notifier.set_writer(self._old_writer)
+            notifier.set_writer(None)  # the screen is gone: nothing of ours to write to
         if self.loop is not None and hasattr(self.loop, "stop"):
             self.loop.stop()  # stops following; never the job
 
@@ -198,8 +213,8 @@ class LosswatchApp(App):
                     scr.replot()
             elif isinstance(m, ActionUpdate):
                 r = m.result
-                self.notify(f"{r.action} ({r.rule}): {r.result} {r.target if r.target is not None else ''}",
-                            title="action", severity="warning", timeout=10)
+                self.notify(action_text(r), title=f"{r.action} ({r.rule})",
+                            severity="error" if r.result in ("refused", "error") else "warning", timeout=6)
                 for p in panels.values():
                     p.query_one(RunHeader).refresh()
             elif isinstance(m, RunUpdate) and m.kind not in ("format",):

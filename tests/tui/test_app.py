@@ -216,7 +216,7 @@ def test_action_results_are_shown(kv_log):
             await settle(pilot, app, reps)
             monitor.emit(ActionDone(ActionResult("notify", "diverging", str(kv_log), "terminal", "sent")))
             await settle(pilot, app)
-            assert any("notify (diverging): sent" in str(n.message) for n in app._notifications)
+            assert any(n.title == "notify (diverging)" and str(n.message) == "sent" for n in app._notifications)
 
     asyncio.run(go())
 
@@ -244,8 +244,8 @@ def test_stop_key_asks_then_stops_a_real_job(tmp_path):
             assert "checkpoint saved" in log.read_text()
             await settle(pilot, app)
             notes = [str(n.message) for n in app._notifications]
-            assert any("stop (manual): signal-sent" in n for n in notes), notes
-            assert any("stop (manual): done" in n for n in notes), notes
+            assert any(n.startswith("signal-sent · SIGINT to pid") for n in notes), notes
+            assert any(n.startswith("done") and "exited after SIGINT" in n for n in notes), notes
         job.kill()
 
     asyncio.run(go())
