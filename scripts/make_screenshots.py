@@ -76,46 +76,68 @@ for i, line in enumerate(lines):
 """
 
 
-async def diverge_scene(log: Path, out_dir: Path) -> None:
-    """A real process writes the diverging log; the alert fires; `s` asks; `y` stops it."""
+async def job_scene(log: Path, out_dir: Path, name: str, fast: int, dialog: bool) -> None:
+    """A real child process writes a corpus log (fast for `fast` lines, then slowly), guarded as
+    `losswatch run` guards a job. Without `dialog`: wait until the shipped rules have stopped it.
+    With `dialog`: press `s` and show the stop confirmation."""
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "train.log"
-        path.write_bytes(b"")
         monitor = Monitor(engine=engine())
+        loop = LiveLoop(monitor)
         run = monitor.add_run(str(path))
-        cmd = [sys.executable, "-c", WRITER, str(log), "760", "0.5"]
-        job = DemoJob(LiveLoop(monitor), run, str(path), 0.0, cmdline=cmd)
-        app = make_app(monitor, job, [str(path)], job=job.control, title="losswatch run")
+        cmd = [sys.executable, "-c", WRITER, str(log), str(fast), "0.5"]
+        job = DemoJob(loop, run, str(path), 0.0, cmdline=cmd)
+        app = make_app(monitor, job, [str(path)], title="losswatch run -- python train.py")
         try:
             async with app.run_test(size=SIZE) as pilot:
-                await wait(pilot, lambda: run.reader.lines_read >= 740)
-                await settle(pilot, app)
-                app.clear_notifications()
-                if not run.alerts:
-                    print("  (no alert fired: the rule engine is not in this checkout)")
-                await pilot.press("s")
-                await pilot.pause(0.5)
-                app.save_screenshot("diverging-stop-dialog.svg", str(out_dir))
-                print(f"wrote {out_dir / 'diverging-stop-dialog.svg'}")
-                await pilot.press("y")
-                await wait(pilot, job.done.is_set, 30)
-                await settle(pilot, app)
-                await pilot.pause(0.5)
-                app.save_screenshot("diverging-stopped.svg", str(out_dir))
-                print(f"wrote {out_dir / 'diverging-stopped.svg'}")
+                if dialog:
+                    await wait(pilot, lambda: run.reader.lines_read >= fast - 5)
+                    await settle(pilot, app)
+                    app.clear_notifications()
+                    await pilot.press("s")
+                    await pilot.pause(0.5)
+                else:
+                    await wait(pilot, job.done.is_set)
+                    await wait(pilot, lambda: job.dispatcher.stopper.outcome(job.dispatcher.finder.target)
+                               not in (None, "stopping"))
+                    await settle(pilot, app)
+                    await pilot.pause(0.5)
+                app.save_screenshot(name, str(out_dir))
+                print(f"wrote {out_dir / name}")
         finally:
             job.kill()
 
 
 async def gpu_scene(log: Path, out: Path) -> None:
+    """The GPU panel on a real log, the readings from the fake NVML module (tests/fakenvml.py)."""
+    from losswatch.gpu import attach_to_loop
+    from tests.fakenvml import FakeDevice, FakeNvml, build_module
+
+    util = [int(60 + 35 * abs(((i * 7) % 20) - 10) / 10) for i in range(60)]
+    fake = FakeNvml(devices=[
+        FakeDevice(util=util, mem_used_mib=[61440], temp=[74], power_w=[318.0], processes=[[]]),
+        FakeDevice(util=[u - 8 for u in util], mem_used_mib=[59392], temp=[71], power_w=[301.0]),
+        FakeDevice(util=[0], mem_used_mib=[512], temp=[36], power_w=[58.0]),
+    ])
+    monitor = Monitor(engine=engine())
+    loop = LiveLoop(monitor)
+    run = monitor.add_run(str(log))
+    rep = Playback(loop, run, str(log), speed=0)
+    app = make_app(monitor, rep, [str(log)], title=f"losswatch tail {log.name}")
+    sampler = attach_to_loop(loop, monitor, interval=0.05, lib=build_module(fake))
     try:
-        from losswatch import gpu  # noqa: F401
-    except ImportError:
-        print("skip gpu: losswatch.gpu is not in this checkout")
-        return
-    print("skip gpu: not wired yet")
+        async with app.run_test(size=SIZE) as pilot:
+            await wait(pilot, rep.done.is_set)
+            await wait(pilot, lambda: (s := run.store.get("gpu0.util")) is not None and s.count >= 60)
+            await settle(pilot, app)
+            app.clear_notifications()
+            await pilot.pause(0.3)
+            app.save_screenshot(out.name, str(out.parent))
+        print(f"wrote {out}")
+    finally:
+        sampler.stop()
 
 
 async def main() -> None:
@@ -129,7 +151,8 @@ async def main() -> None:
     await replay_scene(args.corpus / HEALTHY, args.out / "healthy.svg", [])
     await replay_scene(args.corpus / OVERFIT, args.out / "overfitting.svg", [])
     await replay_scene(args.corpus / OVERFIT, args.out / "overfitting-plot.svg", ["down", "enter"])
-    await diverge_scene(args.corpus / DIVERGE, args.out)
+    await job_scene(args.corpus / DIVERGE, args.out, "diverging-stopped.svg", 800, dialog=False)
+    await job_scene(args.corpus / HEALTHY, args.out, "stop-dialog.svg", 1500, dialog=True)
     await gpu_scene(args.corpus / HEALTHY, args.out / "gpu.svg")
 
 

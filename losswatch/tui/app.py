@@ -217,8 +217,8 @@ class LosswatchApp(App):
                             severity="error" if r.result in ("refused", "error") else "warning", timeout=6)
                 for p in panels.values():
                     p.query_one(RunHeader).refresh()
-            elif isinstance(m, RunUpdate) and m.kind not in ("format",):
-                pass
+            elif isinstance(m, RunUpdate) and m.kind == "gpu":
+                gpu.set_status(m.detail)
 
     def _alert_toast(self, m: AlertUpdate) -> None:
         a = m.alert

@@ -86,7 +86,8 @@ def downsample(values: Sequence[float], width: int, agg: str = "mean") -> list[f
     return out
 
 
-def spark(values: Sequence[float], width: int, agg: str = "mean") -> tuple[str, list[int]]:
+def spark(values: Sequence[float], width: int, agg: str = "mean",
+          bounds: tuple[float, float] | None = None) -> tuple[str, list[int]]:
     """Sparkline text over the whole run and the columns that hold a non-finite value.
 
     Positive series spanning more than two decades are drawn on a log scale, so a loss that starts
@@ -96,8 +97,8 @@ def spark(values: Sequence[float], width: int, agg: str = "mean") -> tuple[str, 
     finite = [v for v in cols if math.isfinite(v)]
     if not finite:
         return NONFINITE_MARK * len(cols) if cols else "", list(range(len(cols)))
-    lo, hi = min(finite), max(finite)
-    use_log = lo > 0 and hi / lo > 100
+    lo, hi = bounds if bounds is not None else (min(finite), max(finite))
+    use_log = bounds is None and lo > 0 and hi / lo > 100
     if use_log:
         lo, hi = math.log10(lo), math.log10(hi)
     span = hi - lo

@@ -48,12 +48,11 @@ def _last(fields: dict[str, Series], key: str) -> float:
     return s.last.value if s is not None and s.last is not None else math.nan
 
 
-def _mem_text(v: float) -> str:
-    """Memory in GiB from bytes (the sampler's unit); values below 1 MiB are taken as GiB already."""
-    if not math.isfinite(v):
+def _mem_text(mib: float) -> str:
+    """Memory from MiB (the sampler's unit), in GiB."""
+    if not math.isfinite(mib):
         return "?"
-    gib = v / 2**30 if v > 2**20 else v
-    return f"{gib:.1f}G"
+    return f"{mib / 1024:.1f}G"
 
 
 class GpuPanel(Widget):
@@ -61,6 +60,11 @@ class GpuPanel(Widget):
         super().__init__(**kw)
         self.monitor = monitor
         self.current = current
+        self.status: dict = {}  # the sampler's last word ("no_gpu" and why, "device_lost", ...)
+
+    def set_status(self, detail: dict) -> None:
+        self.status = dict(detail)
+        self.refresh(layout=True)
 
     def _run(self) -> Run | None:
         """The current run when it has GPU series, else any run that has them."""
@@ -80,12 +84,15 @@ class GpuPanel(Widget):
         if run is None:
             return 1
         n = len(gpu_devices(run))
-        return max(1, n + (1 if run.store.get("job.gpu_mem") else 0))
+        extra = self.status.get("status") not in (None, "ready", "device_ok", "answering", "no_gpu")
+        return max(1, n + (1 if run.store.get("job.gpu_mem") else 0) + (1 if n and extra else 0))
 
     def render(self) -> Text:
         run = self._run()
         devices = gpu_devices(run) if run is not None else {}
         if not devices:
+            if self.status.get("message"):
+                return Text(str(self.status["message"]), style="dim italic")
             return Text("no GPU: no GPU samples (no NVIDIA device or driver seen)", style="dim italic")
         width = self.size.width
         bar_w = 10 if width >= 100 else 6
@@ -101,7 +108,7 @@ class GpuPanel(Widget):
             out.append_text(bar(util / 100, bar_w))
             out.append(f" {sv.fmt(round(util)) if math.isfinite(util) else '?':>3}%")
             if spark_w and "util" in f:
-                text, _ = sv.spark([min(v, 100) for v in sv.overview_values(f["util"])], spark_w)
+                text, _ = sv.spark(sv.overview_values(f["util"]), spark_w, "mean", (0.0, 100.0))
                 out.append(f" {text}", style="cyan")
             out.append("  mem ")
             out.append_text(bar(mem, bar_w))
@@ -117,4 +124,7 @@ class GpuPanel(Widget):
         if job is not None and job.last is not None:
             out.append("\n")
             out.append(f"job GPU memory {_mem_text(job.last.value)}", style="bold")
+        if self.status.get("status") not in (None, "ready", "device_ok", "answering", "no_gpu"):
+            out.append("\n")
+            out.append(str(self.status.get("message", "")), style="yellow")
         return out

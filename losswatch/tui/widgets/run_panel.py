@@ -31,6 +31,8 @@ class RunPanel(Vertical):
             self.query_one(AlertsPanel).add(a)
 
     def on_samples_changed(self, msg: SamplesChanged) -> None:
+        if all(m.startswith(("gpu", "job.")) for m in msg.metrics):
+            return  # the sampler's readings: the GPU panel shows them, the log did not grow
         self.query_one(RunHeader).refresh()
         self.query_one(MetricTable).data_changed()
         self.query_one(LogPane).data_changed()
