@@ -37,6 +37,7 @@ from losswatch.tui.widgets.run_header import RunHeader
 from losswatch.tui.widgets.run_panel import RunPanel
 
 MUTE_SECONDS = 15 * 60
+MAX_TOASTS = 3  # per refresh; more become one "N more alerts" toast
 SMOOTHING_STEPS = (0.0, 0.3, 0.6, 0.8, 0.9, 0.95, 0.99)
 SEVERITY_TOAST = {"critical": "error", "warning": "warning", "info": "information"}
 
@@ -195,6 +196,7 @@ class LosswatchApp(App):
         self.flushes += 1
         panels = {p.run.name: p for p in self.panels()}
         gpu = self.query_one(GpuPanel)
+        toasts = 0
         for m in self.bridge.drain():
             run = getattr(m, "run", None) or getattr(getattr(m, "alert", None), "run", None)
             panel = panels.get(run) if run else None
@@ -206,7 +208,8 @@ class LosswatchApp(App):
                 if isinstance(self.screen, PlotScreen) and self.screen.run.name == m.run:
                     self.screen.data_changed()
             elif isinstance(m, AlertUpdate):
-                self._alert_toast(m)
+                if self._alert_toast(m, toasts):
+                    toasts += 1
                 scr = self.screen
                 if isinstance(scr, PlotScreen) and scr.run.name == m.alert.run and m.alert.state == "firing":
                     scr.alert_steps.append((m.alert.step, m.alert.rule))
@@ -219,16 +222,21 @@ class LosswatchApp(App):
                     p.query_one(RunHeader).refresh()
             elif isinstance(m, RunUpdate) and m.kind == "gpu":
                 gpu.set_status(m.detail)
+        if toasts > MAX_TOASTS:
+            self.notify(f"{toasts - MAX_TOASTS} more alerts: see the alerts panel", timeout=8)
 
-    def _alert_toast(self, m: AlertUpdate) -> None:
+    def _alert_toast(self, m: AlertUpdate, shown: int) -> bool:
+        """A toast for a newly firing, unmuted alert; a backlog's many alerts become one summary."""
         a = m.alert
         if a.state != "firing":
-            return
+            return False
         panel = next((p for p in self.panels() if p.run.name == a.run), None)
         if panel is not None and panel.query_one(AlertsPanel).is_muted(a.rule):
-            return
-        self.notify(a.message, title=f"{a.severity}: {a.rule}", severity=SEVERITY_TOAST.get(a.severity, "warning"),
-                    timeout=8)
+            return False
+        if shown < MAX_TOASTS:
+            self.notify(a.message, title=f"{a.severity}: {a.rule}",
+                        severity=SEVERITY_TOAST.get(a.severity, "warning"), timeout=8)
+        return True
 
     # -- actions (keys, palette) -------------------------------------------------------------------
 

@@ -370,3 +370,18 @@ def test_plot_marks_alert_steps_also_when_they_fire_while_open(nan_log):
             assert "diverging@97" in title()
 
     asyncio.run(go())
+
+
+def test_a_backlog_of_alerts_is_a_few_toasts_not_a_storm(kv_log):
+    async def go():
+        app, monitor, reps = replayed([kv_log])
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot, app, reps)
+            for i in range(10):
+                monitor.emit(AlertChanged(Alert(f"rule{i}", "warning", str(kv_log), "firing", i, i + 1, 1.0, f"m{i}")))
+            await settle(pilot, app)
+            notes = [str(n.message) for n in app._notifications]
+            assert len(notes) == 4 and notes[-1] == "7 more alerts: see the alerts panel"
+            assert len(app.query_one(AlertsPanel).alerts) == 10
+
+    asyncio.run(go())

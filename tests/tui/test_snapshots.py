@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from losswatch.engine import build_engine
 from tests.tui.helpers import replayed, settle
 
 LOGS = {
@@ -18,10 +19,12 @@ LOGS = {
 
 
 def _snap(snap_compare, paths, size, press=()):
-    app, _, reps = replayed(paths)
+    app, _, reps = replayed(paths, engine=build_engine([], [], defaults=True))  # the shipped rules
 
     async def ready(pilot):
         await settle(pilot, app, reps)
+        app.clear_notifications()  # toasts time out: not part of a stable picture
+        await pilot.pause()
 
     return snap_compare(app, terminal_size=size, run_before=ready, press=list(press))
 
