@@ -18,7 +18,7 @@ from textual.widget import Widget
 from losswatch.monitor import Run
 from losswatch.tui import series_view as sv
 
-NAME_W = 16
+NAME_W = 16  # at 80 columns; wider terminals give names up to 30
 NUM_W = 10
 STEP_W = 8
 
@@ -45,6 +45,7 @@ class MetricTable(Widget, can_focus=True):
         self.run = run
         self._names: list[str] = []
         self._top = 0
+        self._name_w = NAME_W
 
     def names(self) -> list[str]:
         self._names = sv.metric_order(self.run.store.metrics())
@@ -76,9 +77,10 @@ class MetricTable(Widget, can_focus=True):
             self._top = cur
         elif cur >= self._top + rows:
             self._top = cur - rows + 1
-        spark_w = max(0, width - NAME_W - 2 * NUM_W - STEP_W - 7)
+        self._name_w = name_w = max(NAME_W, min(30, width // 5, max((len(n) for n in names), default=0)))
+        spark_w = max(0, width - name_w - 2 * NUM_W - STEP_W - 7)
         out = Text(no_wrap=True, overflow="crop")
-        head = (f"{'metric':<{NAME_W}} {'last':>{NUM_W}} {'best':>{NUM_W}} {'@step':>{STEP_W}}   "
+        head = (f"{'metric':<{name_w}} {'last':>{NUM_W}} {'best':>{NUM_W}} {'@step':>{STEP_W}}   "
                 f"{'whole run' if spark_w >= 9 else ''}")
         out.append(head[:width], style="bold dim")
         if not names:
@@ -94,8 +96,9 @@ class MetricTable(Widget, can_focus=True):
 
     def _row(self, out: Text, s, spark_w: int, selected: bool) -> None:
         base = "reverse" if selected else ""
-        name = s.name if len(s.name) <= NAME_W else s.name[: NAME_W - 1] + "…"
-        out.append(f"{name:<{NAME_W}} ", style=base or "bold")
+        w = self._name_w
+        name = s.name if len(s.name) <= w else s.name[: w // 2 - 1] + "…" + s.name[-(w - w // 2):]
+        out.append(f"{name:<{w}} ", style=base or "bold")
         last = s.last.value
         last_style = "bold red" if not math.isfinite(last) else ""
         out.append(f"{sv.fmt(last):>{NUM_W}} ", style=f"{base} {last_style}".strip())
