@@ -385,3 +385,22 @@ def test_a_backlog_of_alerts_is_a_few_toasts_not_a_storm(kv_log):
             assert len(app.query_one(AlertsPanel).alerts) == 10
 
     asyncio.run(go())
+
+
+def test_following_a_log_that_appears_later(tmp_path):
+    async def go():
+        path = tmp_path / "later.log"
+        monitor = Monitor()
+        loop = LiveLoop(monitor)
+        loop.follow(str(path), str(path), poll=0.05)
+        app = make_app(monitor, loop, [str(path)])
+        async with app.run_test(size=(80, 24)) as pilot:
+            await _until(pilot, lambda: "waiting for the file" in screen_text(app).splitlines()[0])
+            with open(path, "w") as f:
+                for s in range(1, 30):
+                    f.write(f"{{'loss': {2.0 / s:.4f}, 'learning_rate': 1e-4, 'epoch': 0.1, 'step': {s}}}\n")
+            await _until(pilot, lambda: "step 29" in screen_text(app).splitlines()[0], timeout=15)
+            assert "waiting" not in screen_text(app).splitlines()[0]
+            assert "hf_trainer" in screen_text(app).splitlines()[0]
+
+    asyncio.run(go())

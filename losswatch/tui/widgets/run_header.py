@@ -33,6 +33,20 @@ class RunHeader(Widget):
         self.run = run
         self.job = job
         self.paused = False
+        self.source = ""  # what the follower last said, when it is worth showing
+
+    # follower states worth a word in the header (following/format/gpu are shown otherwise)
+    SOURCE_TEXT = {"waiting": "waiting for the file", "deleted": "file deleted", "unreadable": "unreadable",
+                   "error": "follow error", "polling": "polling", "truncated": "truncated: read again",
+                   "rotated": "rotated: new file", "replaced": "replaced: new file"}
+
+    def source_changed(self, kind: str, detail: dict) -> None:
+        if kind in ("format", "gpu"):
+            return
+        text = self.SOURCE_TEXT.get(kind, "")
+        if kind == "unreadable" and detail.get("error"):
+            text = f"unreadable: {detail['error']}"
+        self.source = text
 
     def on_mount(self) -> None:
         self.set_interval(1.0, self.refresh)
@@ -57,6 +71,8 @@ class RunHeader(Widget):
             else:
                 style = "green" if info.state == "running" else "bold yellow"
                 t.append(f"  pid {info.pid} {info.state}", style=style)
+        if self.source:
+            t.append(f"  {self.source}", style="yellow")
         if self.paused:
             t.append("  PAUSED", style="bold reverse yellow")
         return t

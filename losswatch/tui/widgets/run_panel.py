@@ -41,5 +41,7 @@ class RunPanel(Vertical):
         self.query_one(AlertsPanel).add(msg.alert)
 
     def on_run_update(self, msg: RunUpdate) -> None:
-        self.query_one(RunHeader).refresh()
+        header = self.query_one(RunHeader)
+        header.source_changed(msg.kind, msg.detail)
+        header.refresh()
         self.query_one(LogPane).data_changed()
