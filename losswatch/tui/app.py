@@ -367,9 +367,17 @@ class LosswatchApp(App):
         tabs = self.query_one(TabbedContent)
         ids = [f"run-{i}" for i in range(len(self.run_names))]
         i = ids.index(tabs.active) if tabs.active in ids else 0
+        self.set_focus(None)  # the focused table is about to be hidden; the new run's takes over
         tabs.active = ids[(i + delta) % len(ids)]
-        self.call_after_refresh(self._focus_metrics)
-        self.query_one(GpuPanel).data_changed()
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        """Another run is shown (key or click): its metric rows take the keys, the GPU panel follows."""
+        tables = list(event.pane.query(MetricTable))
+        focused = self.focused
+        if tables and (focused is None or event.pane not in focused.ancestors):
+            self.call_after_refresh(tables[0].focus)
+        for gpu in self.query(GpuPanel):
+            gpu.data_changed()
 
     def action_toggle_pane(self, pane: str) -> None:
         self.screen.toggle_class(f"-show-{pane}")

@@ -298,6 +298,10 @@ def test_several_runs_are_tabs_and_brackets_switch(kv_log, nan_log):
             await pilot.pause()
             assert app.current_run() == str(nan_log)
             assert " nan " in _row(screen_text(app), "loss")
+            await _until(pilot, lambda: isinstance(app.focused, MetricTable))
+            assert app.focused.run.name == str(nan_log)  # the keys go to the run on screen
+            await pilot.press("tab")
+            assert isinstance(app.focused, AlertsPanel) and app.focused.run == str(nan_log)
             await pilot.press("left_square_bracket")
             await pilot.pause()
             assert app.current_run() == str(kv_log)
