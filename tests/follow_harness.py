@@ -26,20 +26,25 @@ def wait_until(cond: Callable[[], bool], timeout: float = DEADLINE, what: str = 
 
 
 class Pipeline:
-    def __init__(self, path, poll: float | None = None, metric: str = "loss") -> None:
+    def __init__(self, path, poll: float | None = None, metric: str = "loss", format_name: str | None = "kv",
+                 keep_all: bool = False) -> None:
         self.metric = metric
+        self.keep_all = keep_all
+        self.all: list[tuple] = []  # (metric, step, value, line) of every sample, with keep_all
         self.steps = array("d")
         self.values = array("d")
         self.kinds: list[str] = []
         self.monitor = Monitor()
         self.monitor.subscribe(self._on_event)
         self.loop = LiveLoop(self.monitor, tick_interval=0.2)
-        self.follower = self.loop.follow(str(path), "run", poll=poll, format_name="kv")
+        self.follower = self.loop.follow(str(path), "run", poll=poll, format_name=format_name)
         self.loop.start()
 
     def _on_event(self, ev) -> None:
         if isinstance(ev, SamplesAdded):
             b = ev.batch
+            if self.keep_all:
+                self.all.extend(zip(b.metrics, b.steps, b.values, b.lines, strict=True))
             if b.metrics.count(self.metric) == len(b):  # the usual case: every sample is the metric
                 self.steps.extend(b.steps)
                 self.values.extend(b.values)

@@ -16,7 +16,7 @@ import pytest
 from losswatch.ingest import follow
 from tests.follow_harness import Pipeline, wait_until
 
-MODES = [pytest.param(None, id="inotify"), pytest.param(0.02, id="poll")]
+MODES = [pytest.param(None, id="inotify"), pytest.param(0.005, id="poll")]
 
 
 def kv_line(step: int, value: float, extra: str = "") -> str:
@@ -285,3 +285,19 @@ def test_network_file_systems_are_polled(monkeypatch):
     assert not follow.needs_polling("/home/me/train.log")
     monkeypatch.setattr(follow, "_mounts", lambda: [("/mnt/s", "fuse.sshfs"), ("/", "ext4")])
     assert follow.needs_polling("/mnt/s/train.log")
+
+
+@pytest.mark.parametrize("poll", [pytest.param(None, id="inotify"), pytest.param(0.3, id="slow-poll")])
+def test_copytruncate_then_fast_rewrite_past_the_old_end(tmp_path, pipes, poll):
+    """Truncated and refilled beyond the old size before the follower looks again: still from 0, nothing lost."""
+    path = tmp_path / "train.log"
+    w = Writer(path)
+    p = pipes(path, poll)  # slow polling: the writer outruns it
+    w.write(b"".join((kv_line(i, 2.0 + i) + "\n").encode() for i in range(3)))
+    p.wait_count(3)
+    os.truncate(path, 0)
+    w.write(b"".join((kv_line(i, 30.0 + i) + "\n").encode() for i in range(10)))
+    p.wait_count(13)
+    assert key(p.pairs()) == [(float(i), 2.0 + i) for i in range(3)] + [(float(i), 30.0 + i) for i in range(10)]
+    assert "truncated" in p.kinds
+    w.close()

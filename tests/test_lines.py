@@ -56,3 +56,51 @@ def test_every_event_pattern_is_covered_by_the_prefilter():
             assert any(h in literal for h in TRIGGERS[metric]), alt
     assert scan_events("a\nRuntimeError: CUDA out of memory. Tried\nb", 10) == [(11, "event.oom")]
     assert scan_events("step=1 loss=2\n" * 100, 1) == []
+    block = "\n".join([
+        "Epoch [1][50/100] lr: 1e-3, memory: 3412, loss: 0.5",  # 'memory' is not an event
+        "Traceback (most recent call last):",
+        "  x = 1  # Traceback (most recent call last): not at the line start",
+        "RuntimeError: CUDA out of memory. Tried to allocate 20 MiB",
+        "[deepspeed] OVERFLOW! Rank 0 Skipping step. Attempted loss scale: 65536, reducing to 32768",
+        "Gradient overflow.  Skipping step, loss scaler 0 reducing loss scale to 16384",
+        "slurmstepd: error: *** JOB 42 ON node CANCELLED AT 2024-01-01 ***",
+        "Killed",
+    ])
+    assert scan_events(block, 100) == [(101, "event.traceback"), (103, "event.oom"), (104, "event.overflow"),
+                                       (105, "event.overflow"), (106, "event.killed"), (107, "event.killed")]
+
+
+def reference_lines(data: bytes) -> list[str]:
+    """What a terminal shows, line by line, computed the slow obvious way."""
+    from losswatch.ingest.lines import clean_line
+
+    parts = data.replace(b"\r\n", b"\n").split(b"\n")
+    if parts and parts[-1] == b"":
+        parts.pop()
+    return [clean_line(p.decode("utf-8", "replace")) for p in parts]
+
+
+def test_random_bytes_in_random_pieces_match_the_reference():
+    import random
+
+    rng = random.Random(3)
+    alphabet = [b"a", b"b", b" ", b"\r", b"\n", b"\r\n", b"\x1b[1m", b"\b", b"\x00", "é".encode(), b"\xff",
+                b"loss=1.5", b"\r 50%|###|", b"\r\r"]
+    for _ in range(300):
+        data = b"".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 200)))
+        if rng.random() < 0.5:  # a block dense with progress bars (the other cleaning path)
+            data = b"".join(b"x\r" * 5 + b"step=%d\n" % i for i in range(50)) + data
+        sp = LineSplitter()
+        out: list[str] = []
+        i = 0
+        while i < len(data):
+            k = rng.randrange(1, 40)
+            got = sp.feed(data[i:i + k])
+            if got is not None:
+                assert got[0] == len(out) + 1
+                out.extend(got[1].split("\n"))
+            i += k
+        got = sp.flush()
+        if got is not None:
+            out.append(got[1])
+        assert out == reference_lines(data), data

@@ -11,6 +11,8 @@ import sys
 import threading
 import time
 
+import pytest
+
 from tests.conftest import ROOT
 
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -43,10 +45,11 @@ def take_until(q: queue.Queue, cond, timeout: float = 30.0) -> list[dict]:
     return got
 
 
-def test_tail_headless_emits_every_sample_as_written(tmp_path):
+@pytest.mark.parametrize("mode", [[], ["--poll", "--poll-interval", "0.05"]], ids=["inotify", "poll"])
+def test_tail_headless_emits_every_sample_as_written(tmp_path, mode):
     path = tmp_path / "train.log"
     path.write_text("step=0 loss=2.5\n")
-    proc = spawn("tail", "--headless", "--emit", "samples", "--format", "kv", str(path))
+    proc = spawn("tail", "--headless", *mode, "--emit", "samples", "--format", "kv", str(path))
     try:
         q = json_lines(proc)
 
@@ -65,7 +68,8 @@ def test_tail_headless_emits_every_sample_as_written(tmp_path):
         assert [o["value"] for o in s[:50]] == [2.5 - i / 100 for i in range(50)]
         assert s[50]["value"] == "nan"
         assert all(o["metric"] == "loss" and o["run"] == str(path) and o["line"] == o["step"] + 1 for o in s)
-        assert any(o["event"] == "run" and o["kind"] == "following" for o in got)
+        following = [o for o in got if o["event"] == "run" and o["kind"] == "following"]
+        assert following and following[0]["mode"] == ("poll" if mode else "inotify")
     finally:
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=10)

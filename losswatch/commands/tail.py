@@ -24,9 +24,18 @@ DEFAULT_POLL = 0.25
 
 
 def add_poll_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--poll", nargs="?", type=float, const=DEFAULT_POLL, default=None, metavar="SECONDS",
-                   help=f"poll the file instead of using inotify (default interval {DEFAULT_POLL}s); "
-                        "chosen by itself on NFS and other file systems where inotify cannot see writes")
+    p.add_argument("--poll", action="store_true",
+                   help="poll the file instead of using inotify (chosen by itself on NFS and other file "
+                        "systems where inotify cannot see writes)")
+    p.add_argument("--poll-interval", type=float, default=DEFAULT_POLL, metavar="SECONDS",
+                   help=f"how often to poll (default {DEFAULT_POLL})")
+
+
+def poll_of(args: argparse.Namespace) -> float | None:
+    """The polling interval asked for, None for inotify where it works."""
+    if args.poll_interval <= 0:
+        raise UsageError("--poll-interval must be > 0")
+    return args.poll_interval if args.poll else None
 
 
 def add_gpu_arg(p: argparse.ArgumentParser) -> None:
@@ -116,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
         from losswatch import tui
 
         for path in args.paths:
-            loop.follow(path, path, poll=args.poll, format_name=args.format_name)
+            loop.follow(path, path, poll=poll_of(args), format_name=args.format_name)
         sampler = start_gpu(loop, monitor, args)
         try:
             return int(tui.run_tui(monitor, loop, list(args.paths)) or 0)
@@ -125,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
                 sampler.stop()
     monitor.subscribe(_broken_pipe_safe(JsonPrinter(samples="samples" in args.emit), loop))
     for path in args.paths:
-        loop.follow(path, path, poll=args.poll, format_name=args.format_name)
+        loop.follow(path, path, poll=poll_of(args), format_name=args.format_name)
     sampler = start_gpu(loop, monitor, args)
     try:
         return run_headless(loop, args)

@@ -9,7 +9,8 @@ per interval; inotify mode wakes once every `SAFETY_INTERVAL` seconds to notice 
 
 What happens to the file, and what the follower does:
 - not there yet → wait for it (status "waiting"); it appears → read it from the start;
-- size shrinks below what was read (copytruncate) → `on_restart("truncated")`, read again from 0;
+- size shrinks below what was read (copytruncate), or the last bytes read changed (truncated and
+  written again past that point before we looked) → `on_restart("truncated")`, read again from 0;
 - the name now points at another file (rename + new file, delete + recreate, a re-pointed
   symlink) → finish reading the old file to its end, then `on_restart("replaced")` and read the new
   one from 0. A new file that is still empty does not take over yet: the writer may still be
@@ -27,11 +28,22 @@ from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
+
+def _drop_shutdown_race(record: logging.LogRecord) -> bool:
+    """watchdog logs an error when an observer stops while its emitter was mid-read: harmless."""
+    return "called when the thread is inactive" not in str(record.msg)
+
+
+logging.getLogger("watchdog.observers.inotify").addFilter(_drop_shutdown_race)
+
 CHUNK = 1 << 20
 POLL_INTERVAL = 0.25
 SAFETY_INTERVAL = 2.0
 # A size change that no event reported, this long after the file's mtime, means inotify is blind here.
 MISSED_EVENT_AGE = 1.0
+# How many of the last bytes read are compared on each look to notice a truncate-and-rewrite that
+# grew the file past our offset before we looked (copytruncate under a fast writer, polling).
+SIG_BYTES = 64
 
 # File systems where inotify does not see writes made by other machines (or at all).
 POLL_FS_TYPES = {
@@ -110,6 +122,7 @@ class Follower:
         self._fd: int | None = None
         self._id: tuple[int, int] | None = None
         self._offset = 0
+        self._sig = b""  # the last bytes read: if they change, the file was rewritten under us
         self._opened_once = False
         self._status = ""
         self.bytes_read = 0
@@ -148,8 +161,17 @@ class Follower:
                     self._update_watches()
                 events_before = self._events
                 self._wake.clear()
+                if self._stopping.is_set():  # stop() may have set the wake-up we just cleared
+                    break
                 backlog = self._fd is None
-                got = self._check()
+                try:
+                    got = self._check()
+                except OSError as e:  # EIO/ESTALE on a network file system: say so, try again later
+                    self._set_status("error", {"error": e.strerror or str(e)})
+                    got = False
+                else:
+                    if self._status == "error" and self._fd is not None:
+                        self._set_status("following", {"mode": "poll" if self.polling else "inotify"})
                 if (got and not woken and not backlog and not self.polling and self._events == events_before
                         and self._missed_event()):
                     self._switch_to_polling("a write no inotify event reported")
@@ -202,9 +224,7 @@ class Follower:
     def _stat_path(self) -> os.stat_result | None:
         try:
             return os.stat(self.path)
-        except (FileNotFoundError, NotADirectoryError):
-            return None
-        except OSError:
+        except OSError:  # gone, a parent gone, a dangling symlink: nothing to follow right now
             return None
 
     def _open(self) -> bool:
@@ -217,7 +237,7 @@ class Follower:
             self._set_status("unreadable", {"error": e.strerror or str(e)})
             return False
         st = os.fstat(fd)
-        self._fd, self._id, self._offset = fd, (st.st_dev, st.st_ino), 0
+        self._fd, self._id, self._offset, self._sig = fd, (st.st_dev, st.st_ino), 0, b""
         if self._opened_once:
             self.on_restart("replaced")
         self._opened_once = True
@@ -237,8 +257,9 @@ class Follower:
         fd = self._fd
         if fd is None:
             return False
-        if os.fstat(fd).st_size < self._offset:
+        if os.fstat(fd).st_size < self._offset or self._rewritten(fd):
             self._offset = 0
+            self._sig = b""
             self.on_restart("truncated")
         got = False
         while not self._stopping.is_set():
@@ -247,9 +268,17 @@ class Follower:
                 break
             self._offset += len(data)
             self.bytes_read += len(data)
+            self._sig = (self._sig + data[-SIG_BYTES:])[-SIG_BYTES:]
             got = True
             self.on_data(data)
         return got
+
+    def _rewritten(self, fd: int) -> bool:
+        """The bytes just before our offset changed: truncated and written again past it since we looked."""
+        if not self._sig:
+            return False
+        n = len(self._sig)
+        return os.pread(fd, n, self._offset - n) != self._sig
 
     def _set_status(self, kind: str, detail: dict) -> None:
         if kind != self._status:

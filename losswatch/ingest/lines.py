@@ -29,12 +29,16 @@ def clean_line(line: str) -> str:
     if "\x00" in line:
         line = line.replace("\x00", "")
     if "\r" in line:
-        frames = line.split("\r")
-        line = ""
-        for frame in reversed(frames):
-            if frame.strip():
-                line = frame
-                break
+        last = line.rpartition("\r")[2]
+        if last.strip():  # the usual case: the last frame is the one shown
+            line = last
+        else:
+            frames = line.split("\r")
+            line = ""
+            for frame in reversed(frames):
+                if frame.strip():
+                    line = frame
+                    break
     if "\b" in line:
         out: list[str] = []
         for ch in line:
@@ -48,14 +52,34 @@ def clean_line(line: str) -> str:
 
 
 def clean_block(text: str) -> str:
-    """Apply `clean_line` to every line of a '\\n'-joined block, fast when nothing needs cleaning."""
-    if not _SPECIAL.search(text):
+    """Apply `clean_line` to every line of a '\\n'-joined block, touching only lines that need it.
+
+    CRLF line ends must already be LF (the splitter does that on the bytes).
+    """
+    m = _SPECIAL.search(text)
+    if m is None:
         return text
-    if "\r\n" in text:
-        text = text.replace("\r\n", "\n")
-        if not _SPECIAL.search(text):
-            return text
-    return "\n".join([clean_line(ln) if _SPECIAL.search(ln) else ln for ln in text.split("\n")])
+    out: list[str] = []
+    pos, n = 0, len(text)
+    while m is not None:
+        start = text.rfind("\n", 0, m.start()) + 1
+        end = text.find("\n", m.end())
+        if end < 0:
+            end = n
+        out.append(text[pos:start])
+        out.append(clean_line(text[start:end]))
+        pos = end
+        m = _SPECIAL.search(text, end)
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def last_frames(text: str, n_lines: int) -> str:
+    """`clean_block` for a block whose only special character is '\\r' (progress bars)."""
+    if text.count("\r") * 30 < n_lines:  # a few bars among many lines: clean just those
+        return clean_block(text)
+    return "\n".join([(last if (last := ln.rpartition("\r")[2]).strip() else clean_line(ln)) if "\r" in ln else ln
+                      for ln in text.split("\n")])
 
 
 class LineSplitter:
@@ -84,6 +108,7 @@ class LineSplitter:
     def feed(self, data: bytes) -> tuple[int, str] | None:
         if not data:
             return None
+        size = len(data)
         nl = data.rfind(b"\n")
         if nl < 0:
             self._hold(data)
@@ -97,12 +122,27 @@ class LineSplitter:
         complete = data[:nl]
         tail = data[nl + 1:]
         n = complete.count(b"\n") + 1
-        if len(complete) > self.max_line_bytes:
-            complete = self._cap_long_lines(complete) if n > 1 else self._cap(complete)
+        if n == 1:
+            if len(complete) > self.max_line_bytes:
+                complete = self._cap(complete)
+        elif size > self.max_line_bytes + 1:  # only then can a whole line inside be too long
+            complete = self._cap_long_lines(complete)
+        cr = b"\r" in complete
+        if cr:
+            complete = complete.replace(b"\r\n", b"\n")
+            if complete.endswith(b"\r"):
+                complete = complete[:-1]  # the last line's CRLF
+            cr = b"\r" in complete
         first = self.lines_done + 1
         self.lines_done += n
         self._hold(tail)
-        return first, clean_block(complete.decode("utf-8", "replace"))
+        text = complete.decode("utf-8", "replace")
+        # memchr-fast byte checks first: most blocks need no cleaning at all
+        if b"\x1b" in complete or b"\x08" in complete or b"\x00" in complete:
+            text = clean_block(text)
+        elif cr:
+            text = last_frames(text, n)
+        return first, text
 
     def flush(self) -> tuple[int, str] | None:
         """End of a finished file: the last line, even without '\\n'."""

@@ -29,6 +29,9 @@ class LogReader:
         self.parser: FormatParser | None = None
         self._undecided: list[tuple[int, str]] = []
         self._undecided_lines: list[str] = []
+        # Detection runs again once this many lines are waiting (grows by a quarter after each
+        # unsure try): a live log fed line by line must not re-detect on every line (quadratic).
+        self._next_detect = 0
         self.last_step = math.nan
         if format_name is not None:
             self._choose(format_name)
@@ -83,14 +86,18 @@ class LogReader:
         if self.parser is None:
             self._undecided.append((first_line, block))
             self._undecided_lines.extend(block.split("\n"))
-            self._decide(batch, final)
+            n = len(self._undecided_lines)
+            if final or n >= self._next_detect or n >= formats.MAX_UNDECIDED_LINES:
+                self._decide(batch, final)
             return
         self._parse(first_line, block, batch)
 
     def _decide(self, batch: SampleBatch, final: bool) -> None:
         lines = self._undecided_lines[: formats.MAX_UNDECIDED_LINES]
-        name = formats.detect(lines, final=final or len(self._undecided_lines) >= formats.MAX_UNDECIDED_LINES)
+        n = len(self._undecided_lines)
+        name = formats.detect(lines, final=final or n >= formats.MAX_UNDECIDED_LINES)
         if name is None:
+            self._next_detect = n + max(1, n // 4)
             return
         self._choose(name)
         pending, self._undecided, self._undecided_lines = self._undecided, [], []

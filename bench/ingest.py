@@ -1,0 +1,171 @@
+"""Backlog ingest: `losswatch check` on a finished ~1 M-line log vs `LC_ALL=C grep -oE <loss pattern>`.
+
+Prints, per log kind, the best wall time of each (several runs), the ratio (target ≤ 2×), the
+number of samples read and an in-process breakdown (lines → parse → store). Logs are generated
+into a temporary directory (by `bench/gen_logs.py` where it exists, else by the small generators
+here), never committed.
+
+    python3 bench/ingest.py [--lines 1000000] [--runs 3] [--kinds hf,darknet,keras]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+# What people run by hand today to pull the loss out of each kind of log.
+GREP = {
+    "hf": r"'loss': [0-9.]+",
+    "darknet": r"[0-9.]+ avg loss",
+    "keras": r" loss: [0-9.]+",
+}
+
+
+# -- small generators (used when bench/gen_logs.py is not there) -----------------------------------
+
+def _hf(n: int, rng: random.Random) -> bytes:
+    out, step, loss = [], 0, 2.5
+    while len(out) < n:
+        step += 1
+        loss = max(0.05, loss * 0.9995 + rng.uniform(-0.02, 0.02))
+        if step % 4 == 0:
+            k = step * 100 // n
+            out.append(f"{k:3d}%|{'█' * (k // 10)}{' ' * (10 - k // 10)}| {step}/{n} [05:02<38:38,  2.13it/s]")
+        out.append(f"{{'loss': {loss:.4f}, 'grad_norm': {rng.uniform(0.5, 4):.16g}, "
+                   f"'learning_rate': {2e-5 * (1 - step / (n + 1)):.16g}, 'epoch': {step / 549:.2f}}}")
+        if step % 50 == 0:
+            out.append(f"{{'eval_loss': {loss * 1.1:.16g}, 'eval_runtime': 27.7664, "
+                       f"'eval_samples_per_second': 0.403, 'epoch': {step / 549:.2f}}}")
+    return ("\r\n".join(out[:n]) + "\r\n").encode()
+
+
+def _darknet(n: int, rng: random.Random) -> bytes:
+    out, it, avg = [], 0, 4173.8
+    while len(out) < n:
+        it += 1
+        loss = max(0.1, avg * rng.uniform(0.9, 1.1))
+        avg = avg * 0.9 + loss * 0.1 if it > 1 else loss
+        out.append(f" {it}: {loss:.6f}, {avg:.6f} avg loss, 0.001000 rate, 3.{it % 10}12345 seconds, "
+                   f"{it * 64} images, {rng.uniform(1, 90):.6f} hours left")
+        out.append(f"Loaded: 0.0000{it % 10} seconds")
+        out.append("")
+    return ("\n".join(out[:n]) + "\n").encode()
+
+
+def _keras(n: int, rng: random.Random) -> bytes:
+    out, epoch, loss = [], 0, 0.7
+    total = n // 2
+    while len(out) < n:
+        epoch += 1
+        loss *= 0.999
+        out.append(f"Epoch {epoch}/{total}")
+        frames = "".join(f"\r {k}/100 [{'=' * (k // 4)}>{'.' * (25 - k // 4)}] - ETA: {100 - k}s - loss: "
+                         f"{loss + 0.01 * (100 - k) / 100:.4f} - acc: 0.{k:02d}" for k in (10, 40, 70))
+        out.append(frames + f"\r100/100 [==============================] - 9s - loss: {loss:.4f} - acc: "
+                   f"{rng.uniform(0.5, 0.9):.4f} - val_loss: {loss * 1.1:.4f} - val_acc: {rng.uniform(0.5, 0.9):.4f}")
+    return ("\n".join(out[:n]) + "\n").encode()
+
+
+def generate(kind: str, n: int) -> bytes:
+    try:
+        from bench import gen_logs  # the format engineer's generators, mirroring the real corpus
+        return {"hf": gen_logs.hf_stdout, "darknet": gen_logs.darknet, "keras": gen_logs.keras}[kind](n)
+    except ImportError:
+        rng = random.Random(0)
+        return {"hf": _hf, "darknet": _darknet, "keras": _keras}[kind](n, rng)
+
+
+# -- timing ----------------------------------------------------------------------------------------
+
+def best_of(runs: int, fn) -> float:
+    best = float("inf")
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def grep_time(path: str, pattern: str, runs: int) -> tuple[float, int]:
+    # Output goes to a pipe that is read: GNU grep stops at the first match when stdout is /dev/null.
+    env = {**os.environ, "LC_ALL": "C"}
+    out: list[bytes] = []
+    t = best_of(runs, lambda: out.append(subprocess.run(["grep", "-oE", pattern, path], capture_output=True,
+                                                        env=env).stdout))
+    return t, out[-1].count(b"\n")
+
+
+def check_time(path: str, runs: int) -> tuple[float, dict]:
+    env = {**os.environ, "PYTHONPATH": ROOT}
+    cmd = [sys.executable, "-m", "losswatch", "check", "--json", "--fail-on", "critical", path]
+    out = subprocess.run(cmd, capture_output=True, env=env, text=True)
+    t = best_of(runs, lambda: subprocess.run(cmd, stdout=subprocess.DEVNULL, env=env))
+    return t, json.loads(out.stdout.splitlines()[0])
+
+
+def breakdown(path: str) -> dict[str, float]:
+    """In-process seconds spent splitting lines, parsing (format + events) and storing."""
+    from losswatch.ingest.lines import LineSplitter
+    from losswatch.ingest.reader import LogReader
+    from losswatch.model import SampleBatch
+    from losswatch.store import Store
+
+    with open(path, "rb") as f:
+        chunks = iter(lambda: f.read(1 << 20), b"")
+        chunks = list(chunks)
+    t = time.perf_counter()
+    sp = LineSplitter()
+    for c in chunks:
+        sp.feed(c)
+    t_lines = time.perf_counter() - t
+    reader = LogReader()
+    batches: list[SampleBatch] = []
+    t = time.perf_counter()
+    for c in chunks:
+        batches.append(reader.feed(c))
+    batches.append(reader.finish())
+    t_read = time.perf_counter() - t
+    store = Store()
+    t = time.perf_counter()
+    for b in batches:
+        store.add_batch(b)
+    t_store = time.perf_counter() - t
+    return {"lines": t_lines, "parse": t_read - t_lines, "store": t_store, "format": reader.format_name,
+            "samples": store.samples}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--lines", type=int, default=1_000_000)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--kinds", default="hf,darknet,keras")
+    args = ap.parse_args()
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, load {os.getloadavg()[0]:.2f}")
+    with tempfile.TemporaryDirectory(prefix="losswatch-bench-") as tmp:
+        for kind in args.kinds.split(","):
+            path = os.path.join(tmp, f"{kind}.log")
+            with open(path, "wb") as f:
+                f.write(generate(kind, args.lines))
+            size = os.path.getsize(path) / 1e6
+            g, nloss = grep_time(path, GREP[kind], args.runs)
+            c, summary = check_time(path, args.runs)
+            b = breakdown(path)
+            metrics = summary["metrics"]
+            print(f"{kind:8s} {args.lines} lines {size:6.1f} MB  grep {g:6.2f}s ({nloss} losses)  "
+                  f"check {c:6.2f}s  ratio {c / g:4.2f}x  format={summary['format']}  "
+                  f"samples={sum(m['count'] for m in metrics.values())} loss={metrics.get('loss', {}).get('count')}")
+            print(f"         in-process: lines {b['lines']:.2f}s  parse+events {b['parse']:.2f}s  "
+                  f"store {b['store']:.2f}s")
+
+
+if __name__ == "__main__":
+    main()
