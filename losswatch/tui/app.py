@@ -161,8 +161,9 @@ class LosswatchApp(App):
 
     def current_panel(self) -> RunPanel | None:
         panels = self.panels()
-        if len(panels) > 1:
-            active = self.query_one(TabbedContent).active
+        tabs = list(self.query(TabbedContent))
+        if len(panels) > 1 and tabs:
+            active = tabs[0].active
             for i, p in enumerate(panels):
                 if f"run-{i}" == active:
                     return p
@@ -194,8 +195,11 @@ class LosswatchApp(App):
         self._flush_timer = None
         self._last_flush = time.monotonic()
         self.flushes += 1
+        gpus = list(self.query(GpuPanel))
+        if not gpus:
+            return  # the screen is not there (yet, or any more)
+        gpu = gpus[0]
         panels = {p.run.name: p for p in self.panels()}
-        gpu = self.query_one(GpuPanel)
         toasts = 0
         for m in self.bridge.drain():
             run = getattr(m, "run", None) or getattr(getattr(m, "alert", None), "run", None)

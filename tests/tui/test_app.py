@@ -233,8 +233,9 @@ def test_stop_key_asks_then_stops_a_real_job(tmp_path):
             await _until(pilot, lambda: job.proc is not None and log.stat().st_size > 0)
             await pilot.press("s")
             assert isinstance(app.screen, StopDialog)
-            await _until(pilot, lambda: f"pid        {job.proc.pid}" in screen_text(app))
-            text = screen_text(app)
+            detail = lambda: str(app.screen.query_one("#stop-detail").render())  # noqa: E731
+            await _until(pilot, lambda: f"pid        {job.proc.pid}" in detail())
+            text = detail() + str(app.screen.query_one("#stop-countdown").render())
             assert "simulated_job.py" in text and "SIGINT" in text and "closes without stopping in" in text
             await pilot.press("s")  # app keys are off while the dialog is up
             assert len(app.screen_stack) == 2

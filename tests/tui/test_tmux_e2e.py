@@ -61,11 +61,11 @@ def test_tail_in_tmux_shows_the_run_and_stops_the_writer(tmp_path):
         cmd = f"cd {ROOT} && PYTHONPATH={ROOT} {sys.executable} -m losswatch tail {log}; sleep 30"
         subprocess.run([*tmux, "new-session", "-d", "-s", session, "-x", "100", "-y", "30", cmd], check=True,
                        env={**os.environ, "TERM": "xterm-256color"})
-        screen = _until(tmux, session, lambda t: "loss_spike" in t and "hf_trainer" in t)
+        screen = _until(tmux, session, lambda t: "loss spike at step 120" in t and "grad_norm" in t)
         row = next(ln for ln in screen.splitlines() if ln.strip().startswith("loss "))
         assert any(c in row for c in "▁▂▃▄▅▆▇█")  # the sparkline
         assert any(ch.isdigit() for ch in row.split()[1])  # the last value
-        assert "grad_norm" in screen and "loss spike at step 120" in screen
+        assert "loss_spike" in screen and "hf_trainer" in screen
         assert f"pid {writer.pid} running" in screen  # the job: the process writing the log
 
         subprocess.run([*tmux, "send-keys", "-t", session, "s"], check=True)
