@@ -87,7 +87,9 @@ async def job_scene(log: Path, out_dir: Path, name: str, fast: int, dialog: bool
         monitor = Monitor(engine=engine())
         loop = LiveLoop(monitor)
         run = monitor.add_run(str(path))
-        cmd = [sys.executable, "-c", WRITER, str(log), str(fast), "0.5"]
+        script = Path(tmp) / "train.py"  # a stand-in training script: prints a real log, line by line
+        script.write_text(WRITER)
+        cmd = [sys.executable, str(script), str(log), str(fast), "0.5"]
         job = DemoJob(loop, run, str(path), 0.0, cmdline=cmd)
         app = make_app(monitor, job, [str(path)], title="losswatch run -- python train.py")
         try:

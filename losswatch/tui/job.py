@@ -8,6 +8,7 @@ app calls it from a worker thread, never from the UI thread.
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -80,7 +81,9 @@ class ActionJobControl:
         plan = self.dispatcher.stopper.policy.describe()
         if "exec" in plan:
             return f"run `{plan['exec']}`, wait {plan['wait']:g} s"
-        return ", then ".join(plan["steps"]) + f" (to the job's process {'tree' if plan['scope'] == 'tree' else 'group'})"
+        steps = [re.sub(r"^(\w+)\+([\d.]+)s$", r"\1, wait \2 s", st) for st in plan["steps"]]
+        where = "tree" if plan.get("scope") == "tree" else "group"
+        return " → ".join(steps) + f" (the job's process {where})"
 
     def info(self, refresh: bool = False) -> JobInfo:
         t = self._resolve(force=refresh)
