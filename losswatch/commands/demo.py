@@ -129,10 +129,18 @@ def run(args: argparse.Namespace) -> int:
             if tty:
                 from losswatch.tui import run_tui
 
-                return run_tui(loop.monitor, job, [path], title="losswatch demo: a simulated job that diverges")
+                return run_tui(loop.monitor, job, [path], title="losswatch demo: a simulated job that diverges",
+                               reload_rules=lambda: reload_rules(loop.monitor, args))
             return run_headless(job)
         finally:
             job.kill()
+
+
+def reload_rules(monitor, args: argparse.Namespace) -> str:
+    """Read the rule files again (on the loop thread); the new rules see the data that comes next."""
+    engine = make_engine(job_args(getattr(args, "dry_run", False)))
+    monitor.engine = engine
+    return f"{len(getattr(engine, 'rules', []) or [])} rules loaded"
 
 
 def make_monitor(args: argparse.Namespace):
