@@ -409,3 +409,20 @@ def test_following_a_log_that_appears_later(tmp_path):
             assert "hf_trainer" in screen_text(app).splitlines()[0]
 
     asyncio.run(go())
+
+
+def test_many_alerts_scroll_with_the_cursor(kv_log):
+    async def go():
+        app, monitor, reps = replayed([kv_log])
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot, app, reps)
+            for i in range(12):
+                monitor.emit(AlertChanged(Alert(f"rule{i:02d}", "warning", str(kv_log), "firing", i, i + 1, 1.0,
+                                                f"message {i}", advice="advice")))
+            await settle(pilot, app)
+            assert "rule00" in screen_text(app) and "rule11" not in screen_text(app)  # max 8 rows
+            await pilot.press("tab", *["down"] * 11)
+            await _until(pilot, lambda: "rule11" in screen_text(app))
+            assert "rule00" not in screen_text(app)
+
+    asyncio.run(go())

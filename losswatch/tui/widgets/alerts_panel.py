@@ -94,8 +94,13 @@ class AlertsPanel(Widget, can_focus=True):
             return out
         cur = min(self.cursor, len(alerts) - 1)
         now = time.time()
+        first_firing = next((a for a in alerts if a.state == "firing"), None)
+        rows = max(1, self.size.height - (1 if first_firing is not None else 0))
+        top = min(max(0, cur - rows + 1), max(0, len(alerts) - rows))  # keep the cursor in view
         for i, a in enumerate(alerts):
-            if i:
+            if i < top or i >= top + rows:
+                continue
+            if i > top:
                 out.append("\n")
             sel = "reverse " if i == cur and self.has_focus else ""
             if a.state == "firing":
@@ -112,7 +117,6 @@ class AlertsPanel(Widget, can_focus=True):
             until = self.muted.get(a.rule, 0)
             if until > now:
                 out.append(f"  (muted {int((until - now) // 60) + 1}m)", style="italic dim")
-        first_firing = next((a for a in alerts if a.state == "firing"), None)
         shown = alerts[cur] if alerts[cur].state == "firing" else first_firing
         if shown is not None and shown.advice:
             out.append("\n")
