@@ -38,7 +38,7 @@ from losswatch.tui.widgets.run_panel import RunPanel
 
 MUTE_SECONDS = 15 * 60
 MAX_TOASTS = 3  # per refresh; more become one "N more alerts" toast
-SMOOTHING_STEPS = (0.0, 0.3, 0.6, 0.8, 0.9, 0.95, 0.99)
+SMOOTHING_STEPS = (0, 5, 10, 25, 50, 100, 250, 500, 1000)  # EMA time constant in steps (0: raw)
 SEVERITY_TOAST = {"critical": "error", "warning": "warning", "info": "information"}
 
 
@@ -105,7 +105,7 @@ class LosswatchApp(App):
         self.bridge = bridge or Bridge()
         if bridge is None:
             monitor.subscribe(self.bridge)
-        self.smoothing = SMOOTHING_STEPS[2]
+        self.smoothing = 50
         self.log_y = False
         self.paused = False
         self.flushes = 0
@@ -302,7 +302,7 @@ class LosswatchApp(App):
         i = min(range(len(SMOOTHING_STEPS)), key=lambda k: abs(SMOOTHING_STEPS[k] - self.smoothing))
         self.smoothing = SMOOTHING_STEPS[max(0, min(len(SMOOTHING_STEPS) - 1, i + delta))]
         self._replot()
-        self.notify(f"smoothing {self.smoothing:.2f}", timeout=2)
+        self.notify(f"EMA over {self.smoothing} steps" if self.smoothing else "no smoothing", timeout=2)
 
     def action_log_y(self) -> None:
         self.log_y = not self.log_y

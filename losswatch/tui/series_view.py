@@ -153,21 +153,21 @@ def steps_per_second(series: Series, window: float = 10.0) -> float | None:
     return (s1 - s0) / (t1 - t0)
 
 
-def ema(values: Sequence[float], weight: float) -> list[float]:
-    """Debiased exponential moving average (as TensorBoard's smoothing slider): weight 0 = raw.
+def step_ema(steps: Sequence[float], values: Sequence[float], span: float) -> list[float]:
+    """The rule engine's EMA (step-weighted, time constant `span` steps) over a series, point by point.
 
-    Non-finite values are passed through and do not poison the average after them.
+    The same smoothing the rules see (`ema(loss, 50)`), so the plot shows what an alert compared.
+    Non-finite points leave the average unchanged and are passed through as they are.
     """
+    from losswatch.engine.functions import Ema
+
+    if span <= 0:
+        return list(values)
+    e = Ema(False, span)
     out = []
-    acc = 0.0
-    norm = 0.0
-    for v in values:
-        if not math.isfinite(v):
-            out.append(v)
-            continue
-        acc = acc * weight + (1 - weight) * v
-        norm = norm * weight + (1 - weight)
-        out.append(acc / norm if norm else v)
+    for step, v in zip(steps, values, strict=False):
+        e.push(step, v, math.nan)
+        out.append(v if not math.isfinite(v) or e.value is None else e.value)
     return out
 
 

@@ -72,11 +72,14 @@ def test_enter_opens_the_plot_and_keys_change_it(kv_log):
             await pilot.press("enter")
             assert isinstance(app.screen, PlotScreen) and app.screen.metric == "loss"
             title = lambda: str(app.screen.query_one("#plot-title").render())  # noqa: E731
-            assert "loss + val_loss" in title() and "smoothing 0.60" in title()
+            assert "loss + val_loss" in title() and "EMA 50 steps" in title()
             await pilot.press("plus")
-            assert app.smoothing == 0.8 and "smoothing 0.80" in title()
+            assert app.smoothing == 100 and "EMA 100 steps" in title()
             await pilot.press("minus", "minus")
-            assert app.smoothing == 0.3
+            assert app.smoothing == 25
+            for _ in range(5):
+                await pilot.press("minus")
+            assert app.smoothing == 0 and "raw" in title()
             await pilot.press("y")
             assert app.log_y and "log y" in title()
             await pilot.press("x")

@@ -63,11 +63,16 @@ def test_trend_and_rate():
     assert abs(sv.steps_per_second(live) - 2.0) < 1e-9
 
 
-def test_ema_is_debiased_and_passes_nan_through():
-    out = sv.ema([1.0, 1.0, math.nan, 3.0], 0.5)
+def test_plot_smoothing_is_the_engines_step_weighted_ema():
+    steps = [0.0, 10.0, 20.0, 30.0]
+    out = sv.step_ema(steps, [1.0, 1.0, math.nan, 3.0], 10)
     assert out[0] == 1.0 and out[1] == 1.0 and math.isnan(out[2])
-    assert 1.0 < out[3] < 3.0
-    assert sv.ema([1.0, 2.0], 0.0) == [1.0, 2.0]
+    assert abs(out[3] - (1.0 + (1 - math.exp(-20 / 10)) * 2.0)) < 1e-12  # Δstep 20 since the last finite
+    assert sv.step_ema(steps, [1.0, 2.0, 3.0, 4.0], 0) == [1.0, 2.0, 3.0, 4.0]
+    # a log every 10 steps and one every step give about the same curve (time constant in steps)
+    sparse = sv.step_ema([float(s) for s in range(0, 200, 10)], [float(s) for s in range(0, 200, 10)], 50)
+    dense = sv.step_ema([float(s) for s in range(200)], [float(s) for s in range(200)], 50)
+    assert abs(sparse[-1] - dense[190]) < 6
 
 
 def test_partner_and_order():

@@ -19,7 +19,7 @@ the core and shown here. **Quitting never stops the job.**
 | `s` | stop the job (asks first: pid, command line, escalation, countdown) |
 | `m` | mute the selected (or latest firing) alert for 15 minutes |
 | `enter` | metric: open its plot · alert: show the log lines around it |
-| `+` / `-` | more / less smoothing in plots |
+| `+` / `-` | more / less smoothing in plots (the rules' EMA, time constant in steps) |
 | `y` | log-Y in plots |
 | `x` | (plot) step or wall-time axis |
 | `p` | pause / resume the view (data keeps being read) |

@@ -64,7 +64,7 @@ class PlotScreen(Screen):
 
     def replot(self) -> None:
         app = self.app
-        weight = getattr(app, "smoothing", 0.6)
+        span = getattr(app, "smoothing", 50)
         log_y = getattr(app, "log_y", False)
         plot = self.query_one(PlotextPlot)
         plt = plot.plt
@@ -90,9 +90,9 @@ class PlotScreen(Screen):
             if not keep:
                 continue
             kx, ky = [p[0] for p in keep], [p[1] for p in keep]
-            if weight > 0 and len(ky) > 2:
+            if span > 0 and len(ky) > 2 and not self.wall:
                 plt.plot(kx, ky, color=raw_c, marker="braille", label=f"{name} raw")
-                plt.plot(kx, sv.ema(ky, weight), color=smooth_c, marker="braille", label=f"{name} ema")
+                plt.plot(kx, sv.step_ema(kx, ky, span), color=smooth_c, marker="braille", label=f"{name} ema")
             else:
                 plt.plot(kx, ky, color=raw_c, marker="braille", label=name)
             for x in bad[:1]:
@@ -103,7 +103,7 @@ class PlotScreen(Screen):
         plt.yscale("log" if log_y else "linear")
         plt.xlabel("wall time (s)" if self.wall else "step")
         title = (f"{self.metric}" + (f" + {other}" if other else "") +
-                 f"   smoothing {weight:.2f}   {'log' if log_y else 'linear'} y")
+                 f"   {f'EMA {span} steps' if span else 'raw'}   {'log' if log_y else 'linear'} y")
         if self.alert_steps:
             title += "   alerts: " + ", ".join(f"{r}@{sv.fmt(s)}" for s, r in self.alert_steps[:4])
         if notes:
