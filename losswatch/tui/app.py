@@ -105,7 +105,7 @@ class LosswatchApp(App):
         self.bridge = bridge or Bridge()
         if bridge is None:
             monitor.subscribe(self.bridge)
-        self.smoothing = 50
+        self.smoothing: int | None = None  # None: chosen from the plotted run's length
         self.log_y = False
         self.paused = False
         self.flushes = 0
@@ -299,7 +299,10 @@ class LosswatchApp(App):
         self.notify(f"{a.rule} muted for {MUTE_SECONDS // 60} minutes.")
 
     def action_smoothing(self, delta: int) -> None:
-        i = min(range(len(SMOOTHING_STEPS)), key=lambda k: abs(SMOOTHING_STEPS[k] - self.smoothing))
+        now = self.smoothing
+        if now is None:
+            now = self.screen.span() if isinstance(self.screen, PlotScreen) else 50
+        i = min(range(len(SMOOTHING_STEPS)), key=lambda k: abs(SMOOTHING_STEPS[k] - now))
         self.smoothing = SMOOTHING_STEPS[max(0, min(len(SMOOTHING_STEPS) - 1, i + delta))]
         self._replot()
         self.notify(f"EMA over {self.smoothing} steps" if self.smoothing else "no smoothing", timeout=2)

@@ -72,13 +72,12 @@ def test_enter_opens_the_plot_and_keys_change_it(kv_log):
             await pilot.press("enter")
             assert isinstance(app.screen, PlotScreen) and app.screen.metric == "loss"
             title = lambda: str(app.screen.query_one("#plot-title").render())  # noqa: E731
-            assert "loss + val_loss" in title() and "EMA 50 steps" in title()
+            assert "loss + val_loss" in title() and "EMA 5 steps" in title()  # 120 steps: ~1/30 of them
             await pilot.press("plus")
-            assert app.smoothing == 100 and "EMA 100 steps" in title()
-            await pilot.press("minus", "minus")
-            assert app.smoothing == 25
-            for _ in range(5):
-                await pilot.press("minus")
+            assert app.smoothing == 10 and "EMA 10 steps" in title()
+            await pilot.press("plus", "plus", "minus", "minus", "minus")
+            assert app.smoothing == 5
+            await pilot.press("minus")
             assert app.smoothing == 0 and "raw" in title()
             await pilot.press("y")
             assert app.log_y and "log y" in title()

@@ -62,9 +62,22 @@ class PlotScreen(Screen):
     def data_changed(self) -> None:
         self.replot()
 
+    def span(self) -> int:
+        """The EMA time constant: the app's setting, else about 1/30 of the run's steps."""
+        chosen = getattr(self.app, "smoothing", None)
+        if chosen is not None:
+            return chosen
+        s = self.run.store.get(self.metric)
+        if s is None or s.first is None or s.last is None or not math.isfinite(s.last.step - s.first.step):
+            return 0
+        target = (s.last.step - s.first.step) / 30
+        from losswatch.tui.app import SMOOTHING_STEPS
+
+        return min(SMOOTHING_STEPS, key=lambda k: abs(k - target))
+
     def replot(self) -> None:
         app = self.app
-        span = getattr(app, "smoothing", 50)
+        span = self.span()
         log_y = getattr(app, "log_y", False)
         plot = self.query_one(PlotextPlot)
         plt = plot.plt
