@@ -46,14 +46,17 @@ def in_process(path: Path, fmt: str) -> tuple[float, float, int]:
         if got:
             blocks.append(got)
     t_lines = time.perf_counter() - t
-    parser = formats.get_format(fmt)()
-    t = time.perf_counter()
-    n = 0
-    for first, block in blocks:
-        b = SampleBatch()
-        parser.parse(block, first, b)
-        n += len(b)
-    return t_lines, time.perf_counter() - t, n
+    best = float("inf")
+    for _ in range(2):
+        parser = formats.get_format(fmt)()
+        t = time.perf_counter()
+        n = 0
+        for first, block in blocks:
+            b = SampleBatch()
+            parser.parse(block, first, b)
+            n += len(b)
+        best = min(best, time.perf_counter() - t)
+    return t_lines, best, n
 
 
 def main() -> None:

@@ -60,8 +60,23 @@ class LiveLoop:
                format_name: str | None = None) -> Follower:
         """Start following `path` for `run` (a Run, a run name, or None: the path names the run).
 
-        Call before `run`/`start`, or from the loop thread; the file is read from its start.
+        The file is read from its start. Called from another thread while the loop runs, the run
+        is created on the loop thread (the monitor is not thread-safe) and this waits for it.
         """
+        if self.loop_thread is not None and threading.current_thread() is not self.loop_thread:
+            made: list[Follower] = []
+            ready = threading.Event()
+
+            def on_loop() -> None:
+                try:
+                    made.append(self.follow(path, run, poll, format_name))
+                finally:
+                    ready.set()
+
+            self.post(on_loop)
+            if not ready.wait(10) or not made:
+                raise RuntimeError(f"the live loop did not start following {path}")
+            return made[0]
         if not isinstance(run, Run):
             name = run or path
             run = self.monitor.runs.get(name) or self.monitor.add_run(name, format_name)

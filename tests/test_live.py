@@ -99,3 +99,18 @@ def test_an_undecided_young_log_is_decided_once_quiet(tmp_path):
         assert monitor.runs["run"].store.get("loss").count == 2
     finally:
         loop.stop()
+
+
+def test_follow_from_another_thread_while_running(tmp_path):
+    monitor = Monitor()
+    loop = LiveLoop(monitor, tick_interval=0.05)
+    loop.start()
+    try:
+        wait_until(lambda: loop.loop_thread is not None)
+        path = tmp_path / "late.log"
+        path.write_text("step=1 loss=0.25\n")
+        loop.follow(str(path), "late", format_name="kv")
+        wait_until(lambda: "late" in monitor.runs and "loss" in monitor.runs["late"].store)
+        assert monitor.runs["late"].store.get("loss").last.value == 0.25
+    finally:
+        loop.stop()

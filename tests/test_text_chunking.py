@@ -46,3 +46,16 @@ def test_random_chunks_same_samples(corpus, name):
     for _ in range(3):
         sizes = [rng.choice((1, 2, 3, 7, 64, 333, 4096)) for _ in range(len(data))]
         assert _samples(data, sizes) == whole
+
+
+@pytest.mark.parametrize("name", ["hf_trainer.log", "hf_trainer_state.json", "lightning_tqdm.log", "keras3.log",
+                                  "lightning_rich.log"])
+def test_random_chunks_framework_fixtures(name):
+    from tests.conftest import FIXTURES
+
+    data = (FIXTURES / "frameworks" / name).read_bytes()
+    whole = _samples(data, [len(data)])
+    assert whole[1]
+    rng = random.Random(name)
+    sizes = [rng.choice((1, 2, 5, 64, 999)) for _ in range(len(data))]
+    assert _samples(data, sizes) == whole

@@ -12,15 +12,17 @@ import random
 import pytest
 
 from bench import gen_logs
-from losswatch.ingest.formats.hf_trainer import HFTrainerFormat
+from losswatch.ingest.formats.hf_trainer import HFTrainerFormat, _Plan
 from losswatch.ingest.formats.keras import KerasFormat
 from losswatch.ingest.lines import LineSplitter
 from losswatch.model import SampleBatch
 
+NEVER = _Plan(("\x00never",))
+
 
 class SlowHF(HFTrainerFormat):
     def parse(self, block, first_line, out):
-        self.main = None  # every dict read one by one
+        self.main = NEVER  # a usual shape no line has: every dict is read one by one
         super().parse(block, first_line, out)
 
 
@@ -62,6 +64,8 @@ KERAS_EXTRA = [
     "472/472 [==============================] - 1s 2ms/step - loss: 0.5 - acc: 0.6 - val_loss: 0.7 - val_acc: 0.5"
     " - lr: 0.001",
     " 50/472 [==>...........................] - ETA: 0s - loss: 0.6281 - acc: 0.6800Epoch 02815: x",
+    "Epoch 12: val_loss improved from 0.51 to 0.50, saving model to best.h5",
+    "2024-01-01 12:00:00 - INFO - a line with a dash",
 ]
 
 
@@ -80,3 +84,17 @@ def test_keras_fast_path_equals_line_by_line(chunk):
     assert len(fast) > 10000
     assert fast == _samples(SlowKeras, data, chunk)
     assert any(m == "test.loss" for m, *_ in fast)
+
+
+def test_darknet_fast_path_equals_line_by_line():
+    base = gen_logs.darknet(6000).decode().split("\n")
+    base.insert(100, " 51: -nan, nan avg loss, 0.000000 rate, 12.090222 seconds, 32 images, -1.000000 hours left")
+    base.insert(200, " 52: 1.0, 2.0 avg, 0.001 rate, 3.1 seconds, 64 images")
+    fast_data = "\n".join(base).encode()
+    # a line with " avg" that is not an iteration line sends the whole block line by line
+    slow_data = "\n".join([*base[:-1], "some avg text", ""]).encode()
+    from losswatch.ingest.formats.darknet import DarknetFormat
+
+    fast = _samples(DarknetFormat, fast_data, 1 << 22)
+    slow = _samples(DarknetFormat, slow_data, 1 << 22)
+    assert len(fast) > 5000 and fast == slow

@@ -6,6 +6,8 @@ what was appended in large chunks and hands the bytes on (`on_data`), in order, 
 Where inotify cannot see writes (NFS, CIFS, sshfs and other FUSE or network file systems, found by
 file-system type, or by a size change no event reported) it polls instead. Polling costs a `stat`
 per interval; inotify mode wakes once every `SAFETY_INTERVAL` seconds to notice missed events.
+Overlay file systems (containers) are not polled by type: inotify sees writes made through the same
+mount, the usual case; writes made under it (from the host) are caught by the missed-event check.
 
 What happens to the file, and what the follower does:
 - not there yet → wait for it (status "waiting"); it appears → read it from the start;

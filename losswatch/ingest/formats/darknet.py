@@ -10,6 +10,8 @@ counter: neither is a metric. AlexeyAB's mAP lines ("mean_average_precision (mAP
 from __future__ import annotations
 
 import re
+from itertools import compress, repeat
+from operator import add, contains
 
 from losswatch.ingest.formats._text import NUM, emit_rows, floats, num
 from losswatch.ingest.formats.base import FormatParser
@@ -19,6 +21,9 @@ ITER_RE = re.compile(
     r"[ \t]*(\d+)(?:/\d+)?: ?(" + NUM + r"), (" + NUM + r") avg(?: loss)?, (" + NUM + r") rate"
     r"(?:, (" + NUM + r") seconds)?"
 )
+# The same, for a '\n'-joined run of candidate lines: a line that is not an iteration line (a " avg"
+# in other text) makes the counts differ and the block is read line by line instead.
+ITER_LINES_RE = re.compile("^" + ITER_RE.pattern + "[^\n]*$", re.MULTILINE)
 MAP_RE = re.compile(r"mean_average_precision \(mAP@[\d.]+\) = (" + NUM + r")")
 LAYER_RE = re.compile(r"^\s*\d+ (?:conv|yolo|route|shortcut|max|upsample)\b")
 METRICS = ("loss_raw", "loss", "lr", "step_time")
@@ -46,10 +51,17 @@ class DarknetFormat(FormatParser):
         has_map = "mean_average_precision" in block
         if " avg" not in block and not has_map:
             return
-        rows: list[tuple] = []
+        lines = block.split("\n")
+        if not has_map:  # the usual block: all iteration lines matched by one findall
+            cand = list(compress(range(len(lines)), map(contains, lines, repeat(" avg"))))
+            rows = ITER_LINES_RE.findall("\n".join([lines[i] for i in cand]))
+            if len(rows) == len(cand):
+                self._flush(rows, list(map(add, cand, repeat(first_line))), out)
+                return
+        rows = []
         row_lines: list[int] = []
         match = ITER_RE.match
-        for i, line in enumerate(block.split("\n")):
+        for i, line in enumerate(lines):
             if " avg" in line:
                 m = match(line)
                 if m is not None:

@@ -25,7 +25,7 @@ from losswatch.ingest.formats.base import FormatParser, StepCounter
 from losswatch.model import SampleBatch, canonical_name, clean_name
 
 PAIR_RE = re.compile(r"'([^'\n]+)': ([^,}]+)")
-DETECT_RE = re.compile(r"\{'(?:loss|eval_loss|eval_\w+|train_runtime|learning_rate|grad_norm)': " + NUM)
+DETECT_RE = re.compile(r"\{'(?:loss|eval_loss|eval_\w+|train_runtime|learning_rate|grad_norm)': '?" + NUM)
 BANNER_RE = re.compile(r"\*\*\*\*\* Running (?:training|Evaluation) \*\*\*\*\*")
 SKIP_SUFFIX = ("_runtime", "_per_second", "total_flos")
 KNOWN = frozenset(("loss", "learning_rate", "grad_norm", "epoch", "step"))
@@ -98,6 +98,12 @@ class HFTrainerFormat(FormatParser):
         if not cand:
             return
         texts = [lines[i] for i in cand]
+        if self.main is None:  # take the first dict's shape as the usual one until another wins
+            for text in texts[:100]:
+                plan = self._plan(text, text.find("{'"))
+                if plan is not None and not plan.skip and plan.rx.match(text, text.find("{'")):
+                    self.main = plan
+                    break
         main = self.main
         good_idx: list[int] = []
         flat: list = []

@@ -4,8 +4,10 @@
 is a point only in its final state (n == N): intermediate bars with an ETA are progress, not data
 (a ModelCheckpoint message may be glued right after them: "acc: 0.6800Epoch 02815: val_acc did not
 improve", whose '02815' is Keras' 0-based epoch, not a new epoch). Timing fields ("1s 1ms/step") and
-the ETA are not metrics. A second final bar in the same epoch (model.evaluate after fit) is kept
-under `test.<name>`. The current epoch carries across blocks.
+the ETA are not metrics. Keras 3 may print an epoch's final bar twice: before validation, then again
+with the val_* metrics after a ModelCheckpoint message broke the line; the second adds only what is
+new. A final bar in the same epoch with other values (model.evaluate after fit) is kept under
+`test.<name>`. The current epoch carries across blocks.
 """
 
 from __future__ import annotations
@@ -23,8 +25,11 @@ HEADER_RE = re.compile(r"^Epoch (\d+)/(\d+)\s*$")
 BAR_RE = re.compile(r"^\s*(\d+)/(\d+) (?:\[[=>.]*\]|[━─\s]+)")
 PAIR_RE = re.compile(r"(?:^| - )([A-Za-z_][\w/.\-]*): (" + NUM + r")(?![\d.])")
 SKIP = frozenset(("ETA", "eta"))
-HEADERS_RE = re.compile(r"^Epoch (\d+)/\d+\s*$", re.MULTILINE)
 TIMING = r"(?: -)? ?[\d.]+\w*(?: [\d.]+\w*/step)?"
+
+
+def _same(a: float | None, b: float) -> bool:
+    return a == b or (a is not None and a != a and b != b)
 
 
 class _BarPlan:
@@ -50,6 +55,7 @@ class KerasFormat(FormatParser):
     def __init__(self) -> None:
         self.epoch: float | None = None
         self.done_epoch: float | None = None  # epoch whose final bar was read
+        self.done_values: dict[str, float] = {}  # what that bar said
         self.counter = StepCounter()
         self._names: dict[tuple[str, bool], str] = {}
         self.plans: dict[tuple[str, ...], _BarPlan] = {}
@@ -101,14 +107,14 @@ class KerasFormat(FormatParser):
         assert main is not None
         n = len(lines)
         head_idx = list(compress(range(n), map(str.startswith, lines, repeat("Epoch "))))
-        head_text = "\n".join([lines[i] for i in head_idx])
-        epochs = HEADERS_RE.findall(head_text)
-        if len(epochs) != len(head_idx):
-            return False
+        heads = list(map(HEADER_RE.match, [lines[i] for i in head_idx]))  # not "Epoch 1: val_loss improved…"
+        is_head = list(map(bool, heads))
+        head_idx = list(compress(head_idx, is_head))
+        epochs = list(map(itemgetter(1), compress(heads, is_head)))
         bar_idx = list(compress(range(n), map(contains, lines, repeat(" - "))))
         bar_idx = list(compress(bar_idx, map(not_, map(contains, [lines[i] for i in bar_idx], repeat("ETA")))))
         rows = main.rx_lines.findall("\n".join([lines[i] for i in bar_idx]))
-        if len(rows) != len(bar_idx) or (bar_idx and head_idx and len(bar_idx) + len(head_idx) > n):
+        if len(rows) != len(bar_idx):
             return False
         final = list(map(eq, map(itemgetter(0), rows), map(itemgetter(1), rows)))
         rows = list(compress(rows, final))
@@ -129,6 +135,7 @@ class KerasFormat(FormatParser):
             for metric, raw in zip(main.metrics, main.keys, strict=True):
                 out.name(metric, raw)
             self.done_epoch = steps[-1]
+            self.done_values = dict(zip(main.keys, vals[-k:], strict=True))
         self.epoch = epoch_values[-1]
         return True
 
@@ -148,10 +155,20 @@ class KerasFormat(FormatParser):
             pairs = PAIR_RE.findall(line, m.end())
             if not pairs:
                 continue
-            test = self.epoch is not None and self.done_epoch == self.epoch
-            self.done_epoch = self.epoch
-            if not test:
+            test = False
+            if self.epoch is not None and self.done_epoch == self.epoch:
+                # Another final bar in the epoch: Keras 3 redraws the bar with the val_* metrics after
+                # a message (ModelCheckpoint) broke the line; the same train values then. Different
+                # values: model.evaluate() after fit.
+                done = self.done_values
+                if all(_same(num(v), done[k]) for k, v in pairs if k in done):
+                    pairs = [(k, v) for k, v in pairs if k not in done]
+                else:
+                    test = True
+            else:
+                self.done_values = {}
                 self._learn(tuple([k for k, _ in pairs]))
+            self.done_epoch = self.epoch
             ln = first_line + i
             for key, val in pairs:
                 if key in SKIP:
@@ -159,6 +176,8 @@ class KerasFormat(FormatParser):
                 v = num(val)
                 if v is None:
                     continue
+                if not test:
+                    self.done_values[key] = v
                 metric = self._metric(key, test, out)
                 ms.append(metric)
                 ss.append(self.epoch if self.epoch is not None else float(self.counter(metric)))

@@ -1,12 +1,19 @@
-"""PyTorch Lightning console output: the tqdm bar postfix `Epoch N: 100%|…| n/n [… , train_loss=…, val_loss=…]`.
+"""PyTorch Lightning console output: the tqdm bar postfix `Epoch N: 100%|…| n/n [… , train_loss=…, val_loss=…]`
+(or the RichProgressBar's `Epoch N/M ━━━━ n/n … train_loss: … val_loss: …`).
 
-Only a bar in its final state (100%) is a point, at step N (the epoch as printed). The epoch's final
-bar may be printed again (after "`Trainer.fit` stopped"): a second final bar of the same epoch adds
-nothing. A value is read only when it is complete, i.e. followed by ',' or ']': the last field of a
-bar cut off at the terminal width ("val_loss=0.417, val_ac" glued to the next message) is not a
-value. The final results table of `trainer.test()`/`validate()` ("Test metric  DataLoader 0" then
-"test_loss  0.424…" rows) gives one point per metric at the last epoch. Bar names: `train_loss` → `loss`; the bar's own running `loss` becomes `loss_running` when
+Only a bar in its final state (100%, n == N) is a point, at step N (the epoch as printed). The epoch's
+final bar may be printed again (after "`Trainer.fit` stopped"): a second final bar of the same epoch
+adds nothing. A value is read only when it is complete, i.e. followed by ',' or ']': the last field
+of a bar cut off at the terminal width ("val_loss=0.417, val_ac" glued to the next message) is not a
+value. The results table of `trainer.test()`/`validate()` ("Test metric  DataLoader 0" then
+"test_loss  0.424…" rows) gives one point per metric at the last epoch.
+Bar names: `train_loss` → `loss`; the bar's own running `loss` becomes `loss_running` when
 `train_loss` is also shown; `train_loss_epoch` is the loss when neither is; `v_num` is not a metric.
+
+Known limit: tqdm written to a file (not a terminal) puts epoch N's final state, with its val_loss,
+in a middle '\r' frame of the physical line that ends with epoch N+1's bar; the logical line is the
+last frame, so there val_loss lands one epoch late (train_loss is right). A terminal capture (the
+corpus log) is read right.
 """
 
 from __future__ import annotations
@@ -22,6 +29,10 @@ PAIR_RE = re.compile(r"(?:, |\[)([A-Za-z_][\w/.\-]*)=(" + NUM + r")(?=[,\]])")
 BANNER_RE = re.compile(r"^(?:LOCAL_RANK: \d+ - CUDA_VISIBLE_DEVICES|GPU available: |`Trainer\.fit` stopped"
                        r"|\s*\| Name\s+\| Type)")
 SKIP = frozenset(("v_num",))
+# RichProgressBar (the default where `rich` is installed): "Epoch 3/9 ━━━━ 8/8 0:00:00 • 0:00:00 51.2it/s
+# v_num: 0 train_loss: 0.291 val_loss: 0.233"; a file gets only its last state.
+RICH_RE = re.compile(r"^Epoch (\d+)/\d+ +[━╸╺─ ]+ (\d+)/(\d+) [^a-zA-Z]*?(?:[\d.]+(?:it/s|s/it))?(?= |$)")
+RICH_PAIR_RE = re.compile(r" ([A-Za-z_][\w/.\-]*): (" + NUM + r")(?= |$)")
 TABLE_HEAD_RE = re.compile(r"^[\s│┃|]*(?:Test|Validate) metric\b")
 TABLE_ROW_RE = re.compile(r"^[\s│┃|]*([A-Za-z_][\w/.\-]*)[\s│┃|]+(" + NUM + r")[\s│┃|]*$")
 
@@ -39,7 +50,7 @@ class LightningFormat(FormatParser):
     def detect(cls, lines: list[str]) -> float:
         banner = 0
         for ln in lines[:2000]:
-            if ln.startswith("Epoch ") and BAR_RE.match(ln):
+            if ln.startswith("Epoch ") and (BAR_RE.match(ln) or RICH_RE.match(ln)):
                 return 1.0
             if BANNER_RE.match(ln):
                 banner += 1
@@ -54,15 +65,19 @@ class LightningFormat(FormatParser):
                     self._table(line, first_line + i, out)
                 continue
             m = BAR_RE.match(line)
-            if m is None or m.group(2) != "100":
-                continue
+            if m is not None:
+                if m.group(2) != "100":
+                    continue
+                start = line.find("[", m.end())
+                pairs = PAIR_RE.findall(line, start) if start >= 0 else []
+            else:
+                m = RICH_RE.match(line)
+                if m is None or m.group(2) != m.group(3):
+                    continue
+                pairs = RICH_PAIR_RE.findall(line, m.end())
             epoch = float(m.group(1))
             if epoch == self.last_epoch:
                 continue  # the same final bar printed again
-            start = line.find("[", m.end())
-            if start < 0:
-                continue
-            pairs = PAIR_RE.findall(line, start)
             if not pairs:
                 continue
             self.last_epoch = epoch
