@@ -197,8 +197,10 @@ def test_alerts_panel_mute_and_context(nan_log):
             assert any("nonfinite_loss" in str(n.title) for n in app._notifications)
             await pilot.press("m")
             assert panel.is_muted("nonfinite_loss") and "muted 15m" in screen_text(app)
-            await pilot.press("tab")
-            assert panel.has_focus
+            await pilot.click(AlertsPanel, offset=(10, 0), times=2)  # double click: its log lines
+            assert isinstance(app.screen, ContextScreen)
+            await pilot.press("escape")
+            assert panel.has_focus  # the click gave it the keys
             await pilot.press("enter")
             assert isinstance(app.screen, ContextScreen)
             await _until(pilot, lambda: text_line in screen_text(app))
@@ -426,5 +428,19 @@ def test_many_alerts_scroll_with_the_cursor(kv_log):
             await pilot.press("tab", *["down"] * 11)
             await _until(pilot, lambda: "rule11" in screen_text(app))
             assert "rule00" not in screen_text(app)
+
+    asyncio.run(go())
+
+
+def test_click_selects_a_metric_and_double_click_plots_it(kv_log):
+    async def go():
+        app, _, reps = replayed([kv_log])
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot, app, reps)
+            table = app.query_one(MetricTable)
+            await pilot.click(MetricTable, offset=(3, 3))  # header row, loss, val_loss, lr
+            assert table.current() == "lr"
+            await pilot.click(MetricTable, offset=(3, 2), times=2)
+            assert isinstance(app.screen, PlotScreen) and app.screen.metric == "val_loss"
 
     asyncio.run(go())

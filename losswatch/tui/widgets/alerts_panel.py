@@ -44,6 +44,7 @@ class AlertsPanel(Widget, can_focus=True):
         self.alerts: dict[str, Alert] = {}
         self.muted: dict[str, float] = {}
         self.fired: list[tuple[float, str]] = []  # (step, rule) of every firing, for plot markers
+        self._top = 0
 
     def add(self, alert: Alert) -> None:
         if alert.state == "pending" and alert.rule not in self.alerts:
@@ -82,6 +83,14 @@ class AlertsPanel(Widget, can_focus=True):
         if a is not None:
             self.post_message(self.Opened(a))
 
+    def on_click(self, event) -> None:
+        """A click selects an alert; a double click shows its log lines."""
+        i = self._top + event.y
+        if 0 <= i < len(self.alerts):
+            self.cursor = i
+            if getattr(event, "chain", 1) >= 2:
+                self.action_open()
+
     def get_content_height(self, container, viewport, width: int) -> int:
         firing = [a for a in self.alerts.values() if a.state == "firing"]
         return max(1, len(self.alerts) + (1 if firing else 0))
@@ -97,6 +106,7 @@ class AlertsPanel(Widget, can_focus=True):
         first_firing = next((a for a in alerts if a.state == "firing"), None)
         rows = max(1, self.size.height - (1 if first_firing is not None else 0))
         top = min(max(0, cur - rows + 1), max(0, len(alerts) - rows))  # keep the cursor in view
+        self._top = top
         for i, a in enumerate(alerts):
             if i < top or i >= top + rows:
                 continue

@@ -65,6 +65,14 @@ class MetricTable(Widget, can_focus=True):
         if name is not None:
             self.post_message(self.Opened(self.run.name, name))
 
+    def on_click(self, event) -> None:
+        """A click selects a row; a double click opens its plot."""
+        i = self._top + event.y - 1
+        if 0 <= i < len(self._names):
+            self.cursor = i
+            if getattr(event, "chain", 1) >= 2:
+                self.action_open()
+
     def data_changed(self) -> None:
         self.refresh()
 
