@@ -17,7 +17,7 @@ the core and shown here. **Quitting never stops the job.**
 | key | what it does |
 |-----|--------------|
 | `s` | stop the job (asks first: pid, command line, escalation, countdown) |
-| `m` | mute the selected (or latest firing) alert for 15 minutes |
+| `m` | mute the selected (or latest firing) alert's toasts for 15 minutes (its actions still run) |
 | `enter` | metric: open its plot · alert: show the log lines around it |
 | `+` / `-` | more / less smoothing in plots (the rules' EMA, time constant in steps) |
 | `y` | log-Y in plots |
