@@ -1,9 +1,10 @@
 """Benchmark: `check` with the default rule packs against ingest alone (target: at most 2x).
 
-Usage: python3 bench/bench_rules.py [LOG] [--lines N]
+Usage: python3 bench/bench_rules.py [LOG] [--lines N] [--formats]
 Without LOG it writes a `step=N loss=X lr=Y grad_norm=Z` log of N lines (default 1,000,000) to a
-temporary file (bench/gen_logs.py from the formats work is used instead when present).
-Prints lines/s for ingest alone, for ingest + rules, the ratio and the engine's own cost per line.
+temporary directory; with --formats also the HF/darknet/Keras logs of bench/gen_logs.py.
+Prints CPU seconds and lines/s for ingest alone and ingest + rules, the ratio and the engine's cost
+per line. CPU time (not wall time), so that other load on the machine does not skew the ratio.
 """
 
 from __future__ import annotations
@@ -45,29 +46,45 @@ def timed(path: str, engine) -> tuple[float, int, int]:
     return time.process_time() - t0, run.reader.lines_read, len(alerts)
 
 
+def report(label: str, path: str) -> None:
+    base, lines, _ = timed(path, None)
+    full, _, nalerts = timed(path, build_engine([], [], True))
+    print(f"{label}: {lines} lines")
+    print(f"  ingest alone:      {base:7.2f} s CPU  {lines / base:10.0f} lines/s")
+    print(f"  ingest + rules:    {full:7.2f} s CPU  {lines / full:10.0f} lines/s  ({nalerts} alert changes)")
+    print(f"  ratio:             {full / base:7.2f}x  (target <= 2x)")
+    print(f"  engine per line:   {(full - base) / lines * 1e6:7.2f} us")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("log", nargs="?")
     ap.add_argument("--lines", type=int, default=1_000_000)
+    ap.add_argument("--formats", action="store_true",
+                    help="also the format generators of bench/gen_logs.py (hf_stdout, darknet, keras)")
     args = ap.parse_args()
-    tmp = None
-    path = args.log
-    if path is None:
-        tmp = tempfile.NamedTemporaryFile(prefix="losswatch-bench-", suffix=".log", delete=False)
-        tmp.close()
-        path = tmp.name
+    if args.log is not None:
+        report(args.log, args.log)
+        return 0
+    with tempfile.TemporaryDirectory(prefix="losswatch-bench-") as tmp:
+        path = os.path.join(tmp, "kv.log")
         write_log(path, args.lines)
-    try:
-        base, lines, _ = timed(path, None)
-        full, _, nalerts = timed(path, build_engine([], [], True))
-    finally:
-        if tmp is not None:
-            os.unlink(tmp.name)
-    print(f"log: {lines} lines ({'generated' if tmp else path})")
-    print(f"ingest alone:        {base:7.2f} s  {lines / base:10.0f} lines/s")
-    print(f"ingest + rules:      {full:7.2f} s  {lines / full:10.0f} lines/s  ({nalerts} alert changes)")
-    print(f"ratio:               {full / base:7.2f}x  (target <= 2x)")
-    print(f"engine per line:     {(full - base) / lines * 1e6:7.2f} us")
+        report("kv `step= loss= lr= grad_norm=` (generated)", path)
+        if args.formats:
+            try:
+                from bench import gen_logs
+            except ImportError:
+                print("bench/gen_logs.py is not here: only the kv log was measured")
+                return 0
+            for name in ("hf_stdout", "darknet", "keras"):
+                gen = getattr(gen_logs, name, None)
+                if gen is None:
+                    continue
+                p = os.path.join(tmp, f"{name}.log")
+                with open(p, "wb") as f:
+                    f.write(gen(args.lines))
+                report(f"{name} (bench/gen_logs.py)", p)
+                os.unlink(p)
     return 0
 
 

@@ -52,10 +52,10 @@ def test_ordered(kind):
         if math.isfinite(x):
             fin_hist.append(x)
         got = s.get()
-        if len(fin_hist) < 25:
+        if not fin_hist:
             assert got is None
             continue
-        w = np.array(fin_hist[-25:])
+        w = np.array(fin_hist[-25:])  # a partial window while fewer than 25 points
         med = np.median(w)
         want = med if kind == "median" else np.median(np.abs(w - med))
         assert got == pytest.approx(want, rel=1e-12, abs=1e-12)
@@ -76,10 +76,10 @@ def test_zscore_against_window_before_the_point():
     for i, x in enumerate(xs):
         s.push(i, x, 0)
         got = s.get()
-        if i < 30:
+        if i < 20:  # a z-score needs min(n, 20) points of history
             assert got is None
             continue
-        w = np.array(xs[i - 30:i])
+        w = np.array(xs[max(0, i - 30):i])
         med = np.median(w)
         mad = np.median(np.abs(w - med))
         assert got == pytest.approx((x - med) / (1.4826 * mad), rel=1e-9)
@@ -158,6 +158,8 @@ def test_rebound_ignores_warmup_and_sees_a_rise_after_decay():
     assert r.get() == pytest.approx(1.0)
     r.push(300, 5e-4, 0)
     assert r.get() > 2
+    r.push(301, 3e-2, 0)  # far above the old peak: still a rise after decay
+    assert r.get() > 100
 
 
 def test_magic_values():
@@ -182,3 +184,32 @@ def test_falling_metrics(name):
                                   "val_srcc", "coco.bbox_map"])
 def test_rising_metrics(name):
     assert F.rises(name)
+
+
+def test_rel_improvement_memory_is_bounded_and_close_to_exact():
+    rng = random.Random(3)
+    r = F.RelImprovement(False, 60, 0.25)
+    xs = []
+    for i in range(200_000):
+        x = 5 * math.exp(-i / 50_000) + rng.gauss(0, 0.05)
+        xs.append(x)
+        r.push(i, x, 0)
+    assert len(r.blocks) < 600
+    size = int(0.25 * len(xs))
+    old, win = min(xs[:-size]), min(xs[-size:])
+    assert r.get() == pytest.approx((old - win) / old, rel=0.02)
+
+
+def test_slope_and_rise_use_a_partial_window_while_filling():
+    s = F.Slope(False, 50)
+    for i in range(3):
+        s.push(i, 1.0 + i, 0)
+    assert s.get() is None and s.rise() is None
+    for i in range(3, 10):
+        s.push(i, 1.0 + i, 0)
+    assert s.get() == pytest.approx(1.0)
+    assert s.rise() == pytest.approx(5.0)  # medians of 1..5 and 6..10
+    for i in range(10, 200):
+        s.push(i, 1.0 + i, 0)
+    assert len(s.old) + len(s.new) == 50
+    assert s.get() == pytest.approx(1.0) and s.rise() == pytest.approx(25.0)

@@ -87,6 +87,9 @@ def test_three_valued_logic_for_missing_metrics():
     data = {"loss": [1.0, float("nan")]}
     assert _eval("nonfinite(loss) > 0 or nonfinite(val_loss) > 0", data) is True
     assert _eval("nonfinite(val_loss) > 0", data) is None
+    assert _eval("loss > 5 or val_loss > 1", data) is False
+    assert _eval("val_loss > 1 or acc > 1", data) is None
+    assert _eval("first(loss) > 0 and val_loss > 1", data) is None
     assert _eval("loss > 5 and val_loss > 1", data) is False
     assert _eval("default(val_loss, 7) + 1", data) == 8
     assert not _eval("classes > 1 and loss > 0", data, {"classes": 0.0})
@@ -174,3 +177,12 @@ def test_audit_hook_would_see_code_execution():
     finally:
         _guard.on = False
     assert "exec" in _seen
+
+
+def test_metric_direction_reaches_the_functions():
+    """acc/mAP should rise: their best is the maximum, and a rising curve is an improvement."""
+    assert _eval("best(val_acc)", {"val_acc": [0.1, 0.9, 0.5]}) == 0.9
+    assert _eval("best(val_loss)", {"val_loss": [0.9, 0.1, 0.5]}) == 0.1
+    assert _eval("best(median(metrics.map50_95, 1))", {"metrics.map50_95": [0.1, 0.3, 0.2]}) == 0.3
+    assert _eval("rel_improvement(val_acc, 2) > 0", {"val_acc": [0.5, 0.6, 0.7, 0.8]}) is True
+    assert _eval("rel_improvement(val_loss, 2) > 0", {"val_loss": [0.5, 0.6, 0.7, 0.8]}) is False

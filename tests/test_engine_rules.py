@@ -52,6 +52,8 @@ rules:
     ("version: 1\nrules:\n  - id: a\n    when: loss > 1\n    summary: '{nope}'\n", 5, 15, "unknown field {nope}"),
     ("version: 1\nrules:\n  - id: a\n    when: [loss\n", 5, 1, "YAML syntax"),
     ("version: 2\nrules: []\n", 1, 10, "unsupported version"),
+    ("version: 1\nrules:\n  - id: a\n    when: >-\n      loss > 1\n      and bogus(loss)\n", 6, 11,
+     "unknown function `bogus`"),
     ("version: 1\nrulez: []\n", 2, 1, "unknown top-level key"),
     ("version: 1\nrules:\n  - when: loss > 1\n", 3, 5, "rule without `id`"),
 ])

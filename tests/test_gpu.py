@@ -32,6 +32,16 @@ def install(monkeypatch):
     return put
 
 
+def require_pid_namespace() -> None:
+    """Skip unless this machine lets us make a real pid namespace (root, and CAP_SYS_ADMIN in a container)."""
+    if os.geteuid() != 0:
+        pytest.skip("unshare --pid needs root")
+    require_tool("unshare")
+    p = subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", "true"], capture_output=True, text=True)
+    if p.returncode != 0:
+        pytest.skip(f"cannot create a pid namespace here: {p.stderr.strip()}")
+
+
 def two_gpus(**over) -> FakeNvml:
     a = FakeDevice(uuid="GPU-aaaa1111", util=[80, 90, 100], mem_used_mib=[40960, 41000, 41100], temp=[70, 71, 72],
                    slowdown=90, power_w=[300.5, 310, 320])
@@ -263,9 +273,7 @@ def test_host_pids_that_match_nothing_are_said_not_guessed(install, job_tree):
 
 
 def test_pid_namespace_detection_for_real():
-    if os.geteuid() != 0:
-        pytest.skip("unshare --pid needs root")
-    require_tool("unshare")
+    require_pid_namespace()
     code = "from losswatch.gpu import nested_pid_namespace as n; print(n())"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     here = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)

@@ -10,7 +10,8 @@ import sys
 
 import pytest
 
-from tests.conftest import ROOT, require_tool
+from tests.conftest import ROOT
+from tests.test_gpu import require_pid_namespace
 
 FAKE_DIR = ROOT / "tests" / "fake_pynvml"
 
@@ -85,9 +86,7 @@ def test_bad_pid_is_a_usage_error(tmp_path):
 def test_in_a_pid_namespace_matches_are_not_trusted(tmp_path):
     """In a container (own pid namespace) NVML's pids are the host's: even a pid that happens to exist
     here is not taken as the job's. Real namespace via unshare; the fake lists pid 2 = the job inside."""
-    if os.geteuid() != 0:
-        pytest.skip("unshare --pid needs root")
-    require_tool("unshare")
+    require_pid_namespace()
     scenario = {"devices": [{"util": [50], "mem_used_mib": [1000], "processes": [[[2, 900]]]}]}
     path = tmp_path / "s.json"
     path.write_text(json.dumps(scenario))

@@ -166,3 +166,16 @@ def test_quantile_function():
                 assert got is None
             else:
                 assert got == pytest.approx(float(np.quantile(finite[-5:], q)))
+
+
+def test_gpu_pack_yaml_unit_tests_pass():
+    """tests/rules/gpu_pack_test.yaml through `losswatch rules test` (the promtool-style runner)."""
+    import os
+
+    from tests.conftest import ROOT
+
+    p = subprocess.run([sys.executable, "-m", "losswatch", "rules", "test", "tests/rules/gpu_pack_test.yaml"],
+                       capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                       timeout=120)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "5/5 rule tests passed" in p.stdout

@@ -11,6 +11,8 @@ import argparse
 import json
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import psutil
@@ -133,3 +135,31 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(table(reading))
     return 0 if reading.state == "ok" else 1
+
+
+# --- for the live commands (tail, run): sample the GPUs next to the logs ------------------------------
+
+
+def add_gpu_sampling_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-gpu", action="store_true",
+                   help="do not sample the GPUs (default: NVML once a second, LOSSWATCH_GPU_INTERVAL)")
+
+
+@contextmanager
+def gpu_sampling(loop: Any, monitor: Any, args: argparse.Namespace, runs: Any = None,
+                 job_pid: int | None = None, env: Any = None) -> Iterator[Any]:
+    """The GPU sampler feeding the loop's runs while the block runs (nothing with --no-gpu).
+
+    The job is `job_pid` (e.g. the child of `losswatch run`, with its `env`) or `--pid`.
+    """
+    if getattr(args, "no_gpu", False):
+        yield None
+        return
+    from losswatch.gpu import attach_to_loop, env_interval
+
+    pid = job_pid if job_pid is not None else getattr(args, "pid", None)
+    sampler = attach_to_loop(loop, monitor, runs, job_pid=pid, interval=env_interval(), env=env)
+    try:
+        yield sampler
+    finally:
+        sampler.stop()

@@ -15,6 +15,7 @@ import threading
 
 from losswatch.act.dispatcher import for_command
 from losswatch.commands.common import add_format_args, add_rule_args, check_format_args, make_engine
+from losswatch.commands.gpu import add_gpu_sampling_arg, gpu_sampling
 from losswatch.errors import UsageError
 from losswatch.headless import JsonPrinter
 from losswatch.live import LiveLoop
@@ -38,20 +39,6 @@ def poll_of(args: argparse.Namespace) -> float | None:
     return args.poll_interval if args.poll else None
 
 
-def add_gpu_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--no-gpu", action="store_true",
-                   help="do not sample the GPUs (default: NVML once a second, LOSSWATCH_GPU_INTERVAL)")
-
-
-def start_gpu(loop: LiveLoop, monitor: Monitor, args: argparse.Namespace):
-    """The GPU sampler feeding every run of the loop (None with --no-gpu); stop it when the loop ends."""
-    if getattr(args, "no_gpu", False):
-        return None
-    from losswatch.gpu import attach_to_loop, env_interval
-
-    return attach_to_loop(loop, monitor, job_pid=getattr(args, "pid", None), interval=env_interval())
-
-
 def add_face_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--headless", action="store_true", help="print JSON events on stdout, even on a terminal")
     p.add_argument("--emit", action="append", default=[], choices=["samples"],
@@ -63,7 +50,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", metavar="PATH", help="log files (they may not exist yet)")
     p.add_argument("--pid", type=int, default=None, help="the job's process id (the target of stop actions)")
     p.add_argument("--dry-run", action="store_true", help="show what actions would do, do nothing")
-    add_gpu_arg(p)
+    add_gpu_sampling_arg(p)
     add_face_args(p)
     add_poll_arg(p)
     add_format_args(p)
@@ -126,21 +113,13 @@ def run(args: argparse.Namespace) -> int:
 
         for path in args.paths:
             loop.follow(path, path, poll=poll_of(args), format_name=args.format_name)
-        sampler = start_gpu(loop, monitor, args)
-        try:
+        with gpu_sampling(loop, monitor, args):
             return int(tui.run_tui(monitor, loop, list(args.paths)) or 0)
-        finally:
-            if sampler is not None:
-                sampler.stop()
     monitor.subscribe(_broken_pipe_safe(JsonPrinter(samples="samples" in args.emit), loop))
     for path in args.paths:
         loop.follow(path, path, poll=poll_of(args), format_name=args.format_name)
-    sampler = start_gpu(loop, monitor, args)
-    try:
+    with gpu_sampling(loop, monitor, args):
         return run_headless(loop, args)
-    finally:
-        if sampler is not None:
-            sampler.stop()
 
 
 def _broken_pipe_safe(printer: JsonPrinter, loop: LiveLoop):

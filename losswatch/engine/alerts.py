@@ -25,7 +25,7 @@ def _elapsed(d: Duration, start_step: float, start_t: float, evals: int, step: f
 
 class AlertState:
     __slots__ = ("state", "start_step", "start_t", "evals", "false_step", "false_t", "false_evals",
-                 "fired_step", "fired_line")
+                 "fired_step", "fired_line", "fired_message", "fired_advice", "fired_value")
 
     def __init__(self) -> None:
         self.state = "inactive"
@@ -37,6 +37,9 @@ class AlertState:
         self.false_evals = 0
         self.fired_step = math.nan
         self.fired_line = 0
+        self.fired_message = ""  # a resolved alert repeats what it said when it fired
+        self.fired_advice = ""
+        self.fired_value = math.nan
 
     def update(self, cond: bool, step: float, t: float, for_: Duration, keep: Duration) -> str | None:
         """Apply one evaluation; return the new state when it changed ("pending"/"firing"/"resolved")."""

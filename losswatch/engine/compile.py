@@ -3,8 +3,10 @@
 Three kinds of value: a constant (folded at load time), a series (a `Stream` per run, shared by every
 rule that names the same thing, e.g. `ema(loss, 50)`), and a scalar computed at evaluation time.
 A series read as a scalar is its latest value. Values may be missing (None: a metric the run does
-not have, a window not full yet); missing propagates, and and/or use three-valued logic so that
-`nonfinite(loss) > 0 or nonfinite(val_loss) > 0` still works for a run without validation.
+not have, a window not full yet); missing propagates through arithmetic and comparisons, `and` is
+false as soon as one side is false (else missing if a side is missing), and `or` ignores a missing
+side, so that `nonfinite(loss) > 0 or nonfinite(val_loss) > 0` fires and resolves for a run
+without validation.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ class StreamSpec:
     source: int | None  # input stream index; None for a base metric
     metric: str  # the base metric this stream derives from
     rising: bool
+    view_of: int | None = None  # reads another stream's state (mad over median's window)
 
 
 @dataclass
@@ -80,7 +83,10 @@ def _series_functions():
 
     def extreme(is_max):
         def b(name, col, n=None):
-            return _bind(F.Extreme, None if n is None else _w(name, col, n, 1), is_max)
+            w = None if n is None else _w(name, col, n, 1)
+            if w is not None and w <= 8:
+                return _bind(F.SmallExtreme, w, is_max)
+            return _bind(F.Extreme, w, is_max)
         return b
 
     def count(name, col, n=None):
@@ -105,7 +111,10 @@ def _series_functions():
         "ema": (1, 1, lambda name, col, n: _bind(F.Ema, _pos(name, col, n)),
                 "ema(x, n): exponential moving average with a time constant of n steps"),
         "slope": (1, 1, lambda name, col, n: _bind(F.Slope, _w(name, col, n, 4)),
-                  "slope(x, n): robust per-step slope over the last n points"),
+                  "slope(x, n): robust per-step slope over the last n points (all while fewer, ≥ 4)"),
+        "rise": (1, 1, lambda name, col, n: _bind(F.Slope, _w(name, col, n, 4)),
+                 "rise(x, n): robust change over the last n points: median of the newer half − median "
+                 "of the older half"),
         "rel_improvement": (1, 2, _rel_improvement,
                             "rel_improvement(x, n[, frac]): relative gain of the best of the last "
                             "max(n, frac·count) points over the best before them (direction-aware)"),
@@ -117,6 +126,8 @@ def _series_functions():
         "interval": (1, 1, lambda name, col, n: _bind(F.Interval, _w(name, col, n)),
                      "interval(x, n): median seconds between the last n points"),
         "step": (0, 0, lambda name, col: F.StepOf, "step(x): step of the latest point"),
+        "lag": (1, 1, lambda name, col, k: _bind(F.Lag, _w(name, col, k, 1)),
+                "lag(x, k): the value k points ago (missing until there are k + 1 points)"),
     }
 
 
@@ -129,7 +140,7 @@ SCALAR_HELP = {
     "log": "log(x): same as ln",
     "exp": "exp(x): e to the x",
     "abs": "abs(x): absolute value",
-    "near": "near(x, c, tol): whether x is within relative tol of c",
+    "near": "near(x, c, tol): whether x is within relative tol of c (c may be an expression)",
     "chance_classes": "chance_classes(x, tol): C when x is within relative tol of ln C, else 0",
     "saturation": "saturation(x, tol): the saturation constant (87.3365, 16.118·k, 100·k, 0) x sits at",
     "since_last": "since_last(metric): seconds since the metric's last sample",
@@ -233,16 +244,16 @@ class Compiler:
                 return None if x is None else True
             return self._derived(a, f_and, b)
         if op == "or":
-            def f_or(st, now):
+            def f_or(st, now):  # a missing side is ignored: only "all sides missing" is missing
                 x = fa(st, now)
                 if x is not None and x:
                     return True
                 y = fb(st, now)
                 if y is None:
-                    return None
+                    return None if x is None else False
                 if y:
                     return True
-                return None if x is None else False
+                return False
             return self._derived(a, f_or, b)
         g = _BINOPS[op]
         if b.kind == "const":  # the common `series > constant`: one call less per evaluation
@@ -275,6 +286,12 @@ class Compiler:
         args = node.args
         if name in ("min", "max") and len(args) >= 2 and not self._is_series_arg(args[0], consts):
             name = "least" if name == "min" else "greatest"
+        if name == "nonfinite" and len(args) == 1:  # no window: a check of the latest value, no stream
+            src = self.compile(args[0], consts)
+            if src.kind == "series":
+                i = src.stream
+                return Compiled("scalar", fn=lambda st, now, i=i: None if (v := st[i].get()) is None
+                                else float(v - v != 0), metrics=set(src.metrics))
         if name in SERIES_FUNCTIONS:
             lo, hi, builder, help_ = SERIES_FUNCTIONS[name]
             if not (1 + lo <= len(args) <= 1 + hi):
@@ -293,6 +310,27 @@ class Compiler:
             if factory is None:  # last(x) is x itself
                 return src
             spec = self.specs[src.stream]
+            if name == "rise":  # shares the window of slope(x, n)
+                sl = self._stream(f"slope({spec.key},{const_args[0]!r})", factory, src.stream, spec.metric,
+                                  spec.rising)
+                i = self._stream(f"rise({spec.key},{const_args[0]!r})", F.RiseView, src.stream, spec.metric,
+                                 spec.rising)
+                self.specs[i].view_of = sl
+                return Compiled("series", stream=i, metrics=set(src.metrics))
+            if name == "best_step":  # shares the Best stream of best(x)
+                best = self._stream(f"best({spec.key})", _bind(F.Best, False), src.stream, spec.metric,
+                                    spec.rising)
+                i = self._stream(f"best_step({spec.key})", F.BestStepView, src.stream, spec.metric, spec.rising)
+                self.specs[i].view_of = best
+                return Compiled("series", stream=i, metrics=set(src.metrics))
+            if name == "mad":  # shares the sorted window of median(x, n)
+                med = self._stream(f"median({spec.key},{const_args[0]!r})",
+                                   _bind(F.Ordered, _w(name, node.col, const_args[0]), "median"),
+                                   src.stream, spec.metric, spec.rising)
+                i = self._stream(f"mad({spec.key},{const_args[0]!r})", F.MadView, src.stream, spec.metric,
+                                 spec.rising)
+                self.specs[i].view_of = med
+                return Compiled("series", stream=i, metrics=set(src.metrics))
             key = f"{name}({spec.key}{''.join(',' + repr(c) for c in const_args)})"
             i = self._stream(key, factory, src.stream, spec.metric, spec.rising)
             return Compiled("series", stream=i, metrics=set(src.metrics))
@@ -310,24 +348,34 @@ class Compiler:
                 return Compiled("series", stream=i, metrics=set(src.metrics))
             f = self.scalar(src)
             return self._derived(src, lambda st, now: None if (x := f(st, now)) is None else g(x))
-        if name in ("near", "chance_classes", "saturation"):
-            want = 3 if name == "near" else 2
-            if len(args) != want:
+        if name == "near":
+            if len(args) != 3:
+                raise ExprError(f"wrong number of arguments: {SCALAR_HELP[name]}", node.col)
+            x, c = self.compile(args[0], consts), self.compile(args[1], consts)
+            t = self.compile(args[2], consts)
+            if t.kind != "const" or not (t.const >= 0 and math.isfinite(t.const)):
+                raise ExprError(f"near: the tolerance must be a number ≥ 0; {SCALAR_HELP[name]}", args[2].col)
+            tol = t.const
+            fx, fc = self.scalar(x), self.scalar(c)
+
+            def near_(st, now):
+                v = fx(st, now)
+                if v is None:
+                    return None
+                c0 = fc(st, now)
+                if c0 is None:
+                    return None
+                return abs(v - c0) <= tol * abs(c0) if c0 != 0 else v == 0
+            return self._derived(x, near_, c)
+        if name in ("chance_classes", "saturation"):
+            if len(args) != 2:
                 raise ExprError(f"wrong number of arguments: {SCALAR_HELP[name]}", node.col)
             x = self.compile(args[0], consts)
-            rest = []
-            for a in args[1:]:
-                c = self.compile(a, consts)
-                if c.kind != "const":
-                    raise ExprError(f"{name}: expected a number here; {SCALAR_HELP[name]}", a.col)
-                rest.append(c.const)
+            t = self.compile(args[1], consts)
+            if t.kind != "const":
+                raise ExprError(f"{name}: expected a number here; {SCALAR_HELP[name]}", args[1].col)
+            tol = _pos(name, args[1].col, t.const)
             fx = self.scalar(x)
-            if name == "near":
-                c0, tol = rest
-                tol = _pos(name, args[2].col, tol) if tol != 0 else 0.0
-                return self._derived(x, lambda st, now: None if (v := fx(st, now)) is None
-                                     else abs(v - c0) <= tol * abs(c0) if c0 != 0 else v == 0)
-            tol = _pos(name, args[1].col, rest[0])
             g2 = F.chance_classes if name == "chance_classes" else F.saturation
             return self._derived(x, lambda st, now: None if (v := fx(st, now)) is None else g2(v, tol))
         if name == "since_last":

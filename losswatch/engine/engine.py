@@ -133,6 +133,8 @@ class RunState:
             else:
                 s = spec.factory(spec.rising)
                 self.streams[spec.source].children.append(s)  # type: ignore[index]
+                if spec.view_of is not None:
+                    s.source = self.streams[spec.view_of]  # type: ignore[attr-defined]
             self.streams.append(s)
         self.alerts = [AlertState() for _ in range(nrules)]
         self.firing = [False] * nrules
@@ -156,7 +158,7 @@ class Engine:
         for r in self.rules:
             for m in r.metrics:
                 self._by_metric.setdefault(m, []).append(r)
-        self._cache: dict[frozenset, list[tuple[CompiledRule, tuple[str, ...]]]] = {}
+        self._cache: dict[frozenset, list[tuple[CompiledRule, int, bool, tuple[str, ...]]]] = {}
         self._timed = [r for r in self.rules if r.timed and not r.never]
         # rules that read the clock (since_last) only change when time passes: evaluated by tick()
         self._clock = {r.index for r in self.rules if r.uses_now}
@@ -207,13 +209,13 @@ class Engine:
 
     # -- evaluation --------------------------------------------------------------------------------
 
-    def _rules_for(self, touched: set[str]) -> list[tuple[CompiledRule, tuple[str, ...]]]:
+    def _rules_for(self, touched: set[str]) -> list[tuple[CompiledRule, int, bool, tuple[str, ...]]]:
         """The rules to evaluate when these metrics changed, in order, each with its changed metrics."""
         key = frozenset(touched)
         rules = self._cache.get(key)
         if rules is None:
             idx = {r.index for m in touched for r in self._by_metric.get(m, ())}
-            rules = [(r, tuple(sorted(r.metrics & key))) for r in self.rules
+            rules = [(r, r.index, r.rule.thin, tuple(sorted(r.metrics & key))) for r in self.rules
                      if r.index in idx and not r.never and r.index not in self._clock]
             self._cache[key] = rules
         return rules
@@ -231,11 +233,11 @@ class Engine:
         bases = rs.bases
         active = rs.active
         seen = rs.seen
-        for r, changed in self._rules_for(touched):
-            i = r.index
-            if not active[i] and not self._activate(rs, r):
+        checked, version = rs.checked, rs.version
+        for r, i, thin, changed in self._rules_for(touched):
+            if not active[i] and (checked[i] == version or not self._activate(rs, r)):
                 continue
-            if r.rule.thin:
+            if thin:
                 n = seen[i] = seen[i] + 1
                 if n > THIN_FULL and n % -(-n // THIN_FULL):
                     continue
@@ -273,9 +275,17 @@ class Engine:
         if change is None:
             return
         rs.firing[i] = change == "firing"
+        if change == "resolved" and a.fired_message:
+            rule_ = r.rule
+            out.append(Alert(rule=rule_.id, severity=rule_.severity, run=run, state="resolved", step=step,
+                             line=line, value=a.fired_value, message=a.fired_message, advice=a.fired_advice,
+                             actions=list(rule_.actions), wall_time=t, resolved_step=step))
+            return
+        alert = self._alert(run, rs, r, change, step, line, t)
         if change == "firing":
             a.fired_step, a.fired_line = step, line
-        out.append(self._alert(run, rs, r, change, step, line, t))
+            a.fired_message, a.fired_advice, a.fired_value = alert.message, alert.advice, alert.value
+        out.append(alert)
 
     @staticmethod
     def _warming(rs: RunState, i: int, rule: RuleDef, step: float) -> bool:
@@ -292,7 +302,8 @@ class Engine:
         st = rs.streams
         rule = r.rule
         value = _fmt_value(r.value(st, t))
-        values = {"value": value, "step": step, "line": line, "for": str(rule.for_),
+        shown_step = int(step) if step == step and step == int(step) else step
+        values = {"value": value, "step": shown_step, "line": line, "for": str(rule.for_),
                   "keep_firing_for": str(rule.keep_firing_for), "rule": rule.id, "severity": rule.severity,
                   "run": run}
         values.update(rule.vars)

@@ -236,6 +236,54 @@ class Moments(Stream):
         return math.sqrt(var) if var > 0 else 0.0
 
 
+class SmallExtreme(Stream):
+    """min or max over the last few points (n ≤ 8): a plain ring, the extreme found when asked."""
+
+    __slots__ = ("n", "is_max", "ring", "i")
+
+    def __init__(self, rising: bool, n: int, is_max: bool) -> None:
+        super().__init__(rising)
+        self.n = n
+        self.is_max = is_max
+        self.ring: deque[float] = deque(maxlen=n)
+        self.i = 0
+
+    def push(self, step: float, x: float, t: float) -> None:
+        self.step = step
+        self.i += 1
+        self.ring.append(x)
+        if self.children:
+            self.emit(step, t)
+
+    def get(self) -> float | None:
+        if self.i < self.n:
+            return None
+        fin = [v for v in self.ring if v - v == 0]
+        if not fin:
+            return None
+        return max(fin) if self.is_max else min(fin)
+
+
+class Lag(Stream):
+    """The value k points ago (missing while fewer than k + 1 points have been seen)."""
+
+    __slots__ = ("ring",)
+
+    def __init__(self, rising: bool, k: int) -> None:
+        super().__init__(rising)
+        self.ring: deque[float] = deque(maxlen=k + 1)
+
+    def push(self, step: float, x: float, t: float) -> None:
+        self.step = step
+        self.ring.append(x)
+        if self.children:
+            self.emit(step, t)
+
+    def get(self) -> float | None:
+        ring = self.ring
+        return ring[0] if len(ring) == ring.maxlen else None
+
+
 class Extreme(Stream):
     """min or max over the last n points (monotonic deque), or over the whole run when n is None."""
 
@@ -307,13 +355,12 @@ class Best(Stream):
         return self.best
 
 
-def _kth_two(lo_list, hi_list, med: float, h: int, n: int, k: int) -> float:
+def _kth_two(a: list[float], med: float, h: int, n: int, k: int) -> float:
     """k-th smallest (0-based) |a[i] - med| of a sorted list `a` of length n, split at h.
 
     Left distances med - a[h-1-i] and right distances a[h+j] - med are each increasing, so this is
     the k-th smallest of the union of two sorted sequences, found by binary search on the split.
     """
-    a = lo_list
     p, q = h, n - h
 
     def L(i: int) -> float:
@@ -353,12 +400,18 @@ def sorted_mad(a: list[float], med: float) -> float:
     n = len(a)
     h = n // 2
     if n % 2:
-        return _kth_two(a, a, med, h, n, n // 2)
-    return 0.5 * (_kth_two(a, a, med, h, n, n // 2 - 1) + _kth_two(a, a, med, h, n, n // 2))
+        return _kth_two(a, med, h, n, n // 2)
+    return 0.5 * (_kth_two(a, med, h, n, n // 2 - 1) + _kth_two(a, med, h, n, n // 2))
+
+
+ZSCORE_MIN = 20  # a z-score needs this many points of history (or n when n is smaller)
 
 
 class Ordered(Stream):
     """median / mad / zscore over the last n finite points, kept sorted (bisect insert/remove).
+
+    median and mad use the points there are while fewer than n have been seen (a 30-epoch log still
+    gets a smoothed curve); a z-score needs min(n, 20) points of history.
 
     `zscore` compares the newest point with the n points before it: (x - median) / (1.4826 MAD),
     with a floor on the MAD so that a perfectly flat window does not divide by zero. The newest
@@ -391,7 +444,13 @@ class Ordered(Stream):
     def push(self, step: float, x: float, t: float) -> None:
         self.step = step
         if self.has_pending:
-            self._flush()
+            p = self.pending
+            if p - p == 0:
+                win = self.win
+                win.append(p)
+                insort(self.sorted, p)
+                if len(win) > self.n:
+                    del self.sorted[bisect_left(self.sorted, win.popleft())]
         self.pending = x
         self.has_pending = True
         self.z_ok = False
@@ -399,7 +458,7 @@ class Ordered(Stream):
             self.emit(step, t)
 
     def _zscore(self, x: float) -> float | None:
-        if len(self.win) < self.n:
+        if len(self.win) < min(self.n, ZSCORE_MIN):
             return None
         if x - x != 0:
             return math.nan
@@ -417,7 +476,7 @@ class Ordered(Stream):
             return self.z
         if self.has_pending:
             self._flush()
-        if len(self.win) < self.n:
+        if not self.win:
             return None
         med = sorted_median(self.sorted)
         if self.kind == "median":
@@ -447,6 +506,48 @@ class Quantile(Ordered):
         if lo + 1 >= len(a):
             return a[-1]
         return a[lo] + (a[lo + 1] - a[lo]) * (pos - lo)
+
+
+class BestStepView(Stream):
+    """best_step(x) read from the Best stream of best(x)."""
+
+    __slots__ = ("source",)
+
+    def __init__(self, rising: bool) -> None:
+        super().__init__(rising)
+        self.source: Best | None = None
+
+    def push(self, step: float, x: float, t: float) -> None:
+        self.step = step
+        if self.children:
+            self.emit(step, t)
+
+    def get(self) -> float | None:
+        src = self.source
+        if src is None or src.best is None:
+            return None
+        return src.best_step
+
+
+class MadView(Stream):
+    """mad(x, n) read from the sorted window that median(x, n) already keeps (no second window)."""
+
+    __slots__ = ("source",)
+
+    def __init__(self, rising: bool) -> None:
+        super().__init__(rising)
+        self.source: Ordered | None = None
+
+    def push(self, step: float, x: float, t: float) -> None:
+        self.step = step
+        if self.children:
+            self.emit(step, t)
+
+    def get(self) -> float | None:
+        src = self.source
+        if src is None or src.get() is None:  # get() also takes in the pending point
+            return None
+        return sorted_mad(src.sorted, sorted_median(src.sorted))
 
 
 class Ema(Stream):
@@ -484,16 +585,17 @@ class Ema(Stream):
 
 
 class Slope(Stream):
-    """Robust slope over the last n points: (median of the newer half − median of the older half)
-    divided by the step distance between the halves' mean steps. O(log n) per point, and one
-    outlier cannot tilt it (unlike least squares)."""
+    """Robust slope over the last n points (all of them while there are fewer, at least 4):
+    (median of the newer half − median of the older half) over the step distance between the halves'
+    mean steps. O(log n) per point, and one outlier cannot tilt it (unlike least squares).
+    `rise(x, n)` reads the same window: the median change from the older half to the newer half.
+    """
 
-    __slots__ = ("n", "half", "new", "old", "new_sorted", "old_sorted", "new_steps", "old_steps")
+    __slots__ = ("n", "new", "old", "new_sorted", "old_sorted", "new_steps", "old_steps")
 
     def __init__(self, rising: bool, n: int) -> None:
         super().__init__(rising)
         self.n = max(4, int(n))
-        self.half = self.n // 2
         self.new: deque[tuple[float, float]] = deque()
         self.old: deque[tuple[float, float]] = deque()
         self.new_sorted: list[float] = []
@@ -504,113 +606,162 @@ class Slope(Stream):
     def push(self, step: float, x: float, t: float) -> None:
         self.step = step
         if x - x == 0:
-            self.new.append((step, x))
+            new, old = self.new, self.old
+            new.append((step, x))
             insort(self.new_sorted, x)
             self.new_steps += step
-            if len(self.new) > self.n - self.half:
-                s, v = self.new.popleft()
+            if len(new) + len(old) > self.n:
+                s, v = old.popleft()
+                del self.old_sorted[bisect_left(self.old_sorted, v)]
+                self.old_steps -= s
+            while len(old) < (len(new) + len(old)) // 2:
+                s, v = new.popleft()
                 del self.new_sorted[bisect_left(self.new_sorted, v)]
                 self.new_steps -= s
-                self.old.append((s, v))
+                old.append((s, v))
                 insort(self.old_sorted, v)
                 self.old_steps += s
-                if len(self.old) > self.half:
-                    s, v = self.old.popleft()
-                    del self.old_sorted[bisect_left(self.old_sorted, v)]
-                    self.old_steps -= s
         if self.children:
             self.emit(step, t)
 
+    def rise(self) -> float | None:
+        if len(self.old) < 2:
+            return None
+        return sorted_median(self.new_sorted) - sorted_median(self.old_sorted)
+
     def get(self) -> float | None:
-        if len(self.old) < self.half:
+        r = self.rise()
+        if r is None:
             return None
         ds = self.new_steps / len(self.new) - self.old_steps / len(self.old)
         if not ds > 0:
             return None
-        return (sorted_median(self.new_sorted) - sorted_median(self.old_sorted)) / ds
+        return r / ds
+
+
+class RiseView(Stream):
+    """rise(x, n) read from the window of slope(x, n)."""
+
+    __slots__ = ("source",)
+
+    def __init__(self, rising: bool) -> None:
+        super().__init__(rising)
+        self.source: Slope | None = None
+
+    def push(self, step: float, x: float, t: float) -> None:
+        self.step = step
+        if self.children:
+            self.emit(step, t)
+
+    def get(self) -> float | None:
+        return None if self.source is None else self.source.rise()
 
 
 class RelImprovement(Stream):
     """How much the best of the last n points beats the best before them, relative to that best.
 
     With `frac`, the window grows to that fraction of all points seen (max(n, frac·count)), so a
-    slow curve of a million steps is judged over a tenth of its length, not over the last n points.
+    slow curve of a million steps is judged over a quarter of its length, not over the last n points.
+    Memory stays bounded: points are kept as blocks of max(1, window // 256) (only each block's best),
+    so a window of a million points costs a few hundred entries; windows up to 511 points are exact.
 
     Positive = improved (down for losses, up for rising metrics); 0 or less = no new best within
     the window: a plateau. The torch ReduceLROnPlateau 'rel' criterion, made streaming.
     """
 
-    __slots__ = ("n", "frac", "win", "dq", "i", "old_best")
+    __slots__ = ("n", "frac", "blocks", "dq", "i", "old_best", "open_best", "open_n", "open_cap")
 
     def __init__(self, rising: bool, n: int, frac: float = 0.0) -> None:
         super().__init__(rising)
         self.n = int(n)
         self.frac = frac
-        self.win: deque[float] = deque()
-        self.dq: deque[tuple[int, float]] = deque()  # monotonic: best of window at dq[0]
+        self.blocks: deque[tuple[int, float | None]] = deque()  # (last point index, best of block)
+        self.dq: deque[tuple[int, float]] = deque()  # monotonic over blocks: best of window at dq[0]
         self.i = 0
         self.old_best: float | None = None
+        self.open_best: float | None = None
+        self.open_n = 0
+        self.open_cap = 1
+
+    def _better(self, a: float, b: float) -> bool:
+        return a > b if self.rising else a < b
 
     def push(self, step: float, x: float, t: float) -> None:
         self.step = step
-        self.i += 1
-        win = self.win
-        win.append(x)
+        self.i = i = self.i + 1
         if x - x == 0:
-            dq = self.dq
-            if self.rising:
-                while dq and dq[-1][1] <= x:
+            ob = self.open_best
+            if ob is None or (x > ob if self.rising else x < ob):
+                self.open_best = x
+        self.open_n += 1
+        size = self.n if not self.frac else max(self.n, int(self.frac * i))
+        if self.open_n >= self.open_cap:
+            b = self.open_best
+            self.blocks.append((i, b))
+            if b is not None:
+                dq = self.dq
+                while dq and not self._better(dq[-1][1], b):
                     dq.pop()
-            else:
-                while dq and dq[-1][1] >= x:
-                    dq.pop()
-            dq.append((self.i, x))
-        size = self.n if not self.frac else max(self.n, int(self.frac * self.i))
-        if len(win) > size:
-            old = win.popleft()
-            if old - old == 0:
-                b = self.old_best
-                if b is None or (old > b if self.rising else old < b):
-                    self.old_best = old
-            while self.dq and self.dq[0][0] <= self.i - size:
+                dq.append((i, b))
+            self.open_best, self.open_n = None, 0
+            self.open_cap = max(1, size // 256)
+        lo = i - size
+        blocks = self.blocks
+        while blocks and blocks[0][0] <= lo:
+            last, b = blocks.popleft()
+            if b is not None:
+                ob = self.old_best
+                if ob is None or self._better(b, ob):
+                    self.old_best = b
+            if self.dq and self.dq[0][0] == last:
                 self.dq.popleft()
         if self.children:
             self.emit(step, t)
 
     def get(self) -> float | None:
         b = self.old_best
-        if b is None or not self.dq:
+        if b is None:
             return None
-        w = self.dq[0][1]
+        w = self.dq[0][1] if self.dq else None
+        ob = self.open_best
+        if ob is not None and (w is None or self._better(ob, w)):
+            w = ob
+        if w is None:
+            return None
         denom = abs(b) if b != 0 else 1e-12
         return (w - b) / denom if self.rising else (b - w) / denom
 
 
 class Rebound(Stream):
-    """Current value over the lowest value seen since the series' peak (1 = no rebound).
+    """Current value over the lowest value seen since the series started to decay (1 = no rebound).
 
-    For the lr: after warm-up the schedule peaks and decays; a later rise means a misconfigured or
-    restarted schedule. During warm-up the peak is the current value, so this stays 1.
+    For the lr: warm-up rises to a peak, then the schedule decays; any later rise (a restart, a
+    schedule stepped twice per step, an lr multiplied by mistake) shows as a ratio above 1. While the
+    series is still rising from its start (warm-up) this stays 1.
     """
 
-    __slots__ = ("peak", "low", "value")
+    __slots__ = ("peak", "low", "value", "decayed")
 
     def __init__(self, rising: bool) -> None:
         super().__init__(rising)
         self.peak: float | None = None
         self.low: float | None = None
         self.value: float | None = None
+        self.decayed = False
 
     def push(self, step: float, x: float, t: float) -> None:
         self.step = step
         if x - x == 0:
-            if self.peak is None or x >= self.peak:
-                self.peak = x
-                self.low = x
+            if not self.decayed:
+                if self.peak is None or x >= self.peak:
+                    self.peak = self.low = x
+                else:
+                    self.decayed = True
+                    self.low = x
             elif self.low is None or x < self.low:
                 self.low = x
             low = self.low
-            self.value = x / low if low and low > 0 else 1.0
+            self.value = x / low if self.decayed and low and low > 0 else 1.0
         if self.children:
             self.emit(step, t)
 
@@ -619,34 +770,38 @@ class Rebound(Stream):
 
 
 class Interval(Stream):
-    """Median wall-clock seconds between the last n points (how often this metric is logged)."""
+    """Median wall-clock seconds between the last n points (how often this metric is logged).
 
-    __slots__ = ("n", "win", "sorted", "last_t")
+    Only the timestamps are kept per point (O(1)); the median is computed when asked, which the
+    stall rule does as time passes, not per sample.
+    """
+
+    __slots__ = ("n", "times")
 
     def __init__(self, rising: bool, n: int) -> None:
         super().__init__(rising)
         self.n = int(n)
-        self.win: deque[float] = deque()
-        self.sorted: list[float] = []
-        self.last_t = math.nan
+        self.times: deque[float] = deque(maxlen=int(n) + 1)
 
     def push(self, step: float, x: float, t: float) -> None:
         self.step = step
-        if _finite(t):
-            if _finite(self.last_t):
-                d = t - self.last_t
-                self.win.append(d)
-                insort(self.sorted, d)
-                if len(self.win) > self.n:
-                    del self.sorted[bisect_left(self.sorted, self.win.popleft())]
-            self.last_t = t
+        if t - t == 0:
+            self.times.append(t)
         if self.children:
             self.emit(step, t)
 
     def get(self) -> float | None:
-        if not self.sorted:
+        ts = self.times
+        if len(ts) < 2:
             return None
-        return sorted_median(self.sorted)
+        it = iter(ts)
+        prev = next(it)
+        diffs = []
+        for t in it:
+            diffs.append(t - prev)
+            prev = t
+        diffs.sort()
+        return sorted_median(diffs)
 
 
 class StepOf(Stream):
@@ -666,8 +821,10 @@ class StepOf(Stream):
 # --- magic loss values -------------------------------------------------------------------------
 
 # Class counts whose ln C a stuck cross-entropy loss sits at: small C, common datasets, LM vocabularies.
+# 11-20 are left out on purpose: their logs are within 5% of each other, so every loss between 2.3
+# and 3.0 (a detection loss plateau, say) would be "near ln C" for one of them.
 CLASS_COUNTS = (
-    list(range(2, 21)) + [21, 80, 81, 91, 100, 200, 365, 1000, 1001, 21841, 32000, 32768, 50257, 50304,
+    list(range(2, 11)) + [21, 80, 81, 91, 100, 200, 365, 1000, 1001, 21841, 32000, 32768, 50257, 50304,
                           65536, 100277, 128256, 151936, 256000]
 )
 _LN_CLASSES = sorted((math.log(c), c) for c in CLASS_COUNTS)
@@ -682,6 +839,11 @@ SATURATION = sorted(
     | {round(_KERAS * j / c, 6) for c in range(1, 11) for j in range(1, c + 1)}
     | {round(100.0 * j / c, 6) for c in range(1, 11) for j in range(1, c + 1)}
 )
+
+
+# -ln(1e-7) = 7 ln 10, so 16.118/7 is exactly ln 10: a constant that is also ln C means "stuck at
+# chance", not "saturated"; those are left to chance_classes.
+SATURATION = [c for c in SATURATION if c == 0 or all(abs(c - lnc) > 1e-3 * lnc for lnc, _ in _LN_CLASSES)]
 
 
 def chance_classes(x: float, tol: float) -> float:

@@ -54,8 +54,19 @@ class Where:
     path: str
     line: int
     column: int
+    # for a folded/literal block scalar: (line, column, length) of each content line, so that an
+    # offset into the joined text maps back to where it was written
+    segments: tuple[tuple[int, int, int], ...] = ()
 
     def error(self, message: str, extra_col: int = 0) -> UsageError:
+        if self.segments:
+            off = extra_col
+            for line, col, length in self.segments:
+                if off <= length:
+                    return UsageError(message, self.path, line, col + off)
+                off -= length + 1  # the joining space or newline
+            line, col, length = self.segments[-1]
+            return UsageError(message, self.path, line, col + length)
         return UsageError(message, self.path, self.line, self.column + extra_col)
 
 
@@ -113,8 +124,27 @@ class MarkedList(list):
 
 def _where(path: str, node: yaml.Node) -> Where:
     m = node.start_mark
+    if isinstance(node, yaml.ScalarNode) and node.style in (">", "|") and m.buffer:
+        return _block_where(path, node)
     quoted = isinstance(node, yaml.ScalarNode) and node.style in ("'", '"')
     return Where(path, m.line + 1, m.column + 1 + quoted)
+
+
+def _block_where(path: str, node: yaml.ScalarNode) -> Where:
+    """Positions of the content lines of a `>`/`|` block scalar (its text starts on the next line)."""
+    start, end = node.start_mark, node.end_mark
+    src = start.buffer.rstrip("\0")
+    lines = src.split("\n")
+    segs = []
+    for ln in range(start.line + 1, min(end.line + 1, len(lines))):
+        text = lines[ln]
+        if not text.strip():
+            continue
+        indent = len(text) - len(text.lstrip())
+        segs.append((ln + 1, indent + 1, len(text.strip())))
+    if not segs:
+        return Where(path, start.line + 1, start.column + 1)
+    return Where(path, segs[0][0], segs[0][1], tuple(segs))
 
 
 def _convert(loader: yaml.SafeLoader, node: yaml.Node, path: str) -> Any:
