@@ -41,3 +41,14 @@ def corpus() -> Path:
 @pytest.fixture(scope="session")
 def truth(corpus: Path) -> dict:
     return json.loads((corpus / "truth.json").read_text())
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _actions_stay_in_the_sandbox(tmp_path_factory):
+    """Audit logs of every losswatch started by a test go to a temp dir, not ~/.local/state, and no
+    notification reaches the developer's terminal or desktop (tests that check them opt back in)."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state")))
+    mp.setenv("LOSSWATCH_NOTIFY", "none")
+    yield
+    mp.undo()

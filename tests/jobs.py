@@ -18,6 +18,8 @@ from pathlib import Path
 JOB = textwrap.dedent(r'''
     import os, signal, sys, time
     ignore = [s for s in os.environ.get("IGNORE", "").split(",") if s]
+    if len(sys.argv) > 1 and sys.argv[1] == "worker":
+        ignore += [s for s in os.environ.get("WORKER_IGNORE", "").split(",") if s]
     workers = int(os.environ.get("WORKERS", "0"))
     mark = os.environ.get("MARK")
     def on_int(sig, frame):

@@ -97,7 +97,8 @@ def alert(actions, rule="nonfinite_loss") -> Alert:
     return Alert(rule, "critical", "train.log", "firing", 5, 6, math.nan, "loss is NaN", "", actions)
 
 
-def test_dispatcher_maps_names_and_validates(tmp_path):
+def test_dispatcher_maps_names_and_validates(tmp_path, monkeypatch):
+    monkeypatch.delenv("LOSSWATCH_NOTIFY", raising=False)
     cfg = load_actions([write(tmp_path, FULL.format(audit=tmp_path / "a.jsonl"))])
     written: list[bytes] = []
     d = ActionDispatcher(cfg, TargetFinder(), writer=written.append, env={"TERM": "foot"})
@@ -130,3 +131,11 @@ def test_dispatcher_dry_run_does_nothing(tmp_path):
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_notify_route_can_be_forced_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("LOSSWATCH_NOTIFY", "none")
+    cfg = load_actions([write(tmp_path, FULL.format(audit=tmp_path / "a.jsonl"))])
+    written: list[bytes] = []
+    d = ActionDispatcher(cfg, TargetFinder(), writer=written.append)
+    assert d.handle(alert(["notify"]))[0].result == "disabled" and written == []

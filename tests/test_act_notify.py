@@ -253,3 +253,26 @@ def test_bus_without_a_notification_service_falls_back_to_the_terminal(tmp_path)
     finally:
         daemon.terminate()
         daemon.wait()
+
+
+def test_osc_passes_through_a_screen_window(tmp_path):
+    require_tool("screen")
+    script = tmp_path / "n.py"
+    script.write_text(NOTIFY_SCRIPT)
+    master, slave = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if k not in ("TMUX", "STY", "DBUS_SESSION_BUS_ADDRESS", "SSH_CONNECTION")}
+    env.update(TERM="xterm-256color", PYTHONPATH=str(ROOT), SSH_TTY="/dev/pts/9", SCREENDIR=str(tmp_path / "s"))
+    (tmp_path / "s").mkdir(mode=0o700)
+    name = f"lw{os.getpid()}"
+    p = subprocess.Popen(["screen", "-S", name, "-c", "/dev/null", sys.executable, str(script)],
+                         stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True)
+    os.close(slave)
+    try:
+        # screen hands the inside of its DCS string to the outer terminal: our pty sees plain OSC 777.
+        want = b"\x1b]777;notify;losswatch: nonfinite_loss (critical);loss is NaN"
+        out = read_until(master, want)
+        assert want in out and b"\x1bP\x1b]777" not in out
+    finally:
+        subprocess.run(["screen", "-S", name, "-X", "quit"], env=env, capture_output=True)
+        p.wait(5)
+        os.close(master)

@@ -83,6 +83,22 @@ def test_parent_and_workers_all_end(tmp_path):
     assert stopper.outcome(t) == "exited after SIGTERM"
 
 
+def test_workers_orphaned_by_the_job_are_still_stopped(tmp_path):
+    # The job exits on SIGINT at once; its workers ignore SIGINT and outlive it, reparented away from
+    # its tree. They were seen in the tree, so the escalation goes on for them (one at a time).
+    proc, pids = spawn(tmp_path, WORKERS="2", WORKER_IGNORE="SIGINT")
+    audit = AuditLog(tmp_path / "audit.jsonl")
+    stopper = Stopper(StopPolicy(steps=(StopStep(signal.SIGINT, 0.5), StopStep(signal.SIGTERM, 5.0))), audit)
+    t = from_pid(proc.pid)
+    stopper.stop(t, alert())
+    assert proc.wait(10) == 3
+    assert wait_until(lambda: not any(pid_alive(p) for p in pids[1:]))
+    stopper.wait(5)
+    assert stopper.outcome(t) == "exited after SIGTERM"
+    sent = [x for x in read(tmp_path / "audit.jsonl") if x["result"] == "signal-sent"]
+    assert sent[1]["signal"] == "SIGTERM" and sent[1]["mode"] == "tree" and sorted(sent[1]["pids"]) == sorted(pids[1:])
+
+
 def test_job_not_leading_its_group_is_stopped_as_a_tree_and_nothing_else(tmp_path):
     # Same process group as pytest: killpg would hit the test runner; the tree mode must be chosen.
     proc, pids = spawn(tmp_path, new_group=False, WORKERS="2")

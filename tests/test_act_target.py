@@ -132,3 +132,13 @@ def test_finder_refuses_when_the_writer_changed_or_was_ambiguous(tmp_path, procs
     third.wait()
     with pytest.raises(TargetError, match="when watching started, 2 unrelated processes"):
         busy.resolve(str(log))
+
+
+def test_losswatchs_own_parent_is_never_the_writer(tmp_path):
+    # This test process plays the shell that runs both the job and losswatch: it holds the log open.
+    log = tmp_path / "train.log"
+    with open(log, "a"):
+        code = f"from losswatch.act.target import find_writer; find_writer({str(log)!r})"
+        cp = subprocess.run([sys.executable, "-c", code], capture_output=True, env={**os.environ,
+                            "PYTHONPATH": str(__import__("tests.conftest").conftest.ROOT)})
+    assert b"written by losswatch's own parent (pid %d)" % os.getpid() in cp.stderr

@@ -74,7 +74,7 @@ def test_payload_shapes(server, tmp_path):
     by = {r["path"][1:]: r for r in server.requests}
     j = json.loads(by["json"]["body"])
     assert j["rule"] == "nonfinite_loss" and j["value"] == "nan" and j["step"] == 120 and j["severity"] == "critical"
-    assert by["json"]["headers"]["Authorization"] == "Bearer t0ken"
+    assert by["json"]["headers"]["Authorization"] == "Bearer t0ken" and j["time"].endswith("+00:00")
     assert json.loads(by["slack"]["body"])["text"].startswith("[critical] nonfinite_loss on train.log at step 120")
     assert "loss is NaN" in json.loads(by["discord"]["body"])["content"]
     assert by["ntfy"]["body"] == b"loss is NaN\nLower the lr."

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 
 import psutil
 
@@ -16,7 +17,7 @@ from tests.jobs import pid_alive, wait_until, write_train
 
 
 def env(**extra: str) -> dict[str, str]:
-    e = {k: v for k, v in os.environ.items() if k not in ("SSH_CONNECTION", "SSH_TTY", "TMUX", "STY")}
+    e = {k: v for k, v in os.environ.items() if k not in ("SSH_CONNECTION", "SSH_TTY", "TMUX", "STY", "LOSSWATCH_NOTIFY")}
     return {**e, "PYTHONPATH": str(ROOT), **extra}
 
 
@@ -72,6 +73,8 @@ def test_nan_stops_the_job_with_sigint_and_the_audit_says_so(tmp_path):
     assert "checkpoint saved" in out and "finished" not in out
     assert cp.returncode == 3  # the job's own status after its SIGINT handler
     assert "nonfinite_loss firing" in cp.stderr.decode()
+    assert cp.stderr.decode().splitlines()[-1] == (f"losswatch: job exited with status 3 (stop: exited after "
+                                                   f"SIGINT); log: {tmp_path / 'train.log'}")
     recs = stop_records(tmp_path)
     assert [r["result"] for r in recs] == ["stopping", "signal-sent", "done"]
     assert recs[1]["signal"] == "SIGINT" and recs[1]["mode"] == "group"
@@ -168,3 +171,43 @@ def test_default_log_name(tmp_path):
     assert cp.returncode == 0
     logs = list(tmp_path.glob("python*.log"))
     assert len(logs) == 1 and logs[0].read_text() == "step 1 loss=1\n"
+
+
+def test_third_ctrl_c_kills_a_job_that_ignores_sigint(tmp_path):
+    train = write_train(tmp_path)
+    p = subprocess.Popen([sys.executable, "-m", "losswatch", "run", "--log", str(tmp_path / "train.log"),
+                          "--rules", rules(tmp_path), "--", sys.executable, str(train)],
+                         cwd=tmp_path, env=env(NAN_AT="100000", IGNORE="SIGINT"), stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    assert p.stdout.readline().startswith(b"iter 1: loss")
+    err = bytearray()
+
+    def read() -> None:
+        for chunk in iter(lambda: p.stderr.read1(4096), b""):
+            err.extend(chunk)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    # Signals sent back to back may merge into one: press again until losswatch has counted two.
+    while b"once more" not in err and p.poll() is None:
+        p.send_signal(signal.SIGINT)
+        wait_until(lambda: b"once more" in err, 0.5)
+    p.send_signal(signal.SIGINT)
+    p.wait(20)
+    reader.join(5)
+    assert p.returncode == 128 + signal.SIGKILL
+    assert b"Ctrl-C once more sends SIGKILL" in bytes(err)
+
+
+def test_a_process_left_behind_holding_the_output_does_not_keep_losswatch_waiting(tmp_path):
+    # The job starts a background process that inherits its stdout and outlives it.
+    code = ("import subprocess, sys\nk = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(30)'])\n"
+            "print('left', k.pid, file=sys.stderr)\n"
+            "print('iter 1: loss 1.0, time 1.00ms, mfu 1.00%', flush=True)\nsys.exit(5)")
+    cp = losswatch_run(tmp_path, sys.executable, "-c", code, opts=["--rules", rules(tmp_path)])
+    left = [int(x.split()[1]) for x in cp.stderr.decode().splitlines() if x.startswith("left ")]
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert cp.returncode == 5 and b"iter 1: loss 1.0" in cp.stdout and len(left) == 1
+    assert sorted((tmp_path / "train.log").read_text().splitlines()) == [
+        "iter 1: loss 1.0, time 1.00ms, mfu 1.00%", f"left {left[0]}"]

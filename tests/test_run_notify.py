@@ -84,3 +84,32 @@ def test_webhooks_and_a_hanging_receiver_do_not_delay_the_stop(tmp_path):
     finally:
         ok.close()
         hanging.close()
+
+
+def test_run_inside_tmux_over_ssh_reaches_the_outer_terminal(tmp_path):
+    from tests.conftest import require_tool
+
+    require_tool("tmux")
+    train = write_train(tmp_path)
+    rules = actions_file(tmp_path, "")
+    conf = tmp_path / "tmux.conf"
+    conf.write_text("set -g allow-passthrough on\nset -g status off\n")
+    sock = tmp_path / "tmux.sock"
+    e = env(TERM="xterm-256color", NAN_AT="25")
+    e.pop("DBUS_SESSION_BUS_ADDRESS", None)
+    inner = (f"env SSH_TTY=/dev/pts/9 {sys.executable} -m losswatch run --log {tmp_path / 'train.log'} "
+             f"--rules {rules} -- {sys.executable} {train}; sleep 30")
+    master, slave = pty.openpty()
+    p = subprocess.Popen(["tmux", "-S", str(sock), "-f", str(conf), "new-session", "-x", "120", "-y", "30", inner],
+                         cwd=tmp_path, stdin=slave, stdout=slave, stderr=slave, env=e, start_new_session=True)
+    os.close(slave)
+    try:
+        want = b"\x1b]777;notify;losswatch: nonfinite_loss (critical);loss is non-finite (nan) at step 25"
+        out = read_until(master, want, 30)
+        assert want in out and b"Ptmux;" not in out
+        assert wait_until(lambda: any(r.get("outcome") == "exited after SIGINT"
+                                      for r in read(tmp_path / "audit.jsonl")), 20)
+    finally:
+        subprocess.run(["tmux", "-S", str(sock), "kill-server"], capture_output=True)
+        p.wait(5)
+        os.close(master)

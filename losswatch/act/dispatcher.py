@@ -8,6 +8,7 @@ those run on background threads and report later through `on_result`.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 from losswatch.act.audit import AuditLog
 from losswatch.act.config import ActionsConfig
 from losswatch.act.exec import ExecRunner
-from losswatch.act.notify import Notifier, Writer
+from losswatch.act.notify import VIA, Notifier, Writer
 from losswatch.act.stop import Stopper
 from losswatch.act.target import TargetError, TargetFinder
 from losswatch.act.webhook import WebhookSender
@@ -37,6 +38,9 @@ class ActionDispatcher:
         self._on_result = on_result
         if quiet:
             self.config.notify.mute = True
+        via = os.environ.get("LOSSWATCH_NOTIFY")  # e.g. `none` in CI and test suites
+        if via in VIA:
+            self.config.notify.via = via
         self.notifier = Notifier(self.config.notify, env=env, writer=writer, audit=self.audit, dry_run=dry_run)
         self.stopper = Stopper(self.config.stop, self.audit, dry_run, self._later)
         self.webhooks = WebhookSender(self.config.receivers, self.audit, dry_run, self._later)

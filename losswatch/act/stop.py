@@ -25,7 +25,7 @@ from typing import Any
 import psutil
 
 from losswatch.act.audit import AuditLog
-from losswatch.act.target import Target, live_process
+from losswatch.act.target import Target, live_process, protected_pids
 from losswatch.model import ActionResult, Alert
 
 
@@ -143,6 +143,9 @@ class Stopper:
             if job is not None:
                 return self._result(alert, target, "already-stopping",
                                     {"first_rule": job.rule, "outcome": job.outcome})
+            if target.pid in protected_pids():
+                return self._result(alert, target, "refused",
+                                    {"reason": f"pid {target.pid} is losswatch itself or its parent"})
             if target.process() is None:
                 return self._result(alert, target, "refused",
                                     {"reason": f"process {target.pid} has exited or its pid now names another "
@@ -202,8 +205,11 @@ class Stopper:
         root = job.target.process()
         if root is not None:
             job.known.setdefault(root.pid, job.target.create_time)
+            mine = os.getpid()
             try:
                 for child in root.children(recursive=True):
+                    if child.pid == mine:  # never ourselves, should the job be our parent
+                        continue
                     try:
                         job.known.setdefault(child.pid, child.create_time())
                     except psutil.Error:
@@ -247,13 +253,18 @@ class Stopper:
         return "tree", sent
 
     def _wait_gone(self, job: _Job, seconds: float) -> bool:
+        """Wait for the whole tree to exit: fast checks at first (most jobs exit at once), then slower
+        ones, so a 30 s grace does not scan /proc fifty times a second."""
         deadline = time.monotonic() + seconds
+        pause = self.policy.poll
         while True:
             if not self._refresh(job):
                 return True
-            if time.monotonic() >= deadline:
+            left = deadline - time.monotonic()
+            if left <= 0:
                 return False
-            time.sleep(self.policy.poll)
+            time.sleep(min(pause, left))
+            pause = min(pause * 1.5, 0.25)
 
     def _run_exec(self, job: _Job, alert: Alert) -> None:
         values = {"pid": job.target.pid, "rule": alert.rule, "run": alert.run, "pgid": "", "slurm_job_id": ""}

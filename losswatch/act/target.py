@@ -107,6 +107,15 @@ def _writes(pid: str, fd: str) -> bool:
     return False
 
 
+def protected_pids() -> set[int]:
+    """losswatch itself and its ancestors: never a target (a shell that runs both the job and us)."""
+    me = psutil.Process()
+    try:
+        return {me.pid, *(p.pid for p in me.parents())}
+    except psutil.Error:
+        return {me.pid}
+
+
 def writer_pids(path: str | os.PathLike[str]) -> list[int]:
     """Pids of the processes (of this user, visible in /proc) that hold `path` open for writing."""
     try:
@@ -163,6 +172,9 @@ def find_writer(path: str | os.PathLike[str]) -> Target:
     if not pids:
         raise TargetError(f"no process has {path} open for writing")
     roots = _roots(pids)
+    mine = set(roots) & protected_pids()
+    if mine:
+        raise TargetError(f"{path} is written by losswatch's own parent (pid {min(mine)}); give --pid")
     if len(roots) != 1:
         raise AmbiguousTarget(f"{len(roots)} unrelated processes write {path} (pids {', '.join(map(str, roots))}); "
                           "give --pid to choose")

@@ -7,7 +7,9 @@ are retried with backoff; every outcome goes to the audit log.
 
 from __future__ import annotations
 
+import datetime as _dt
 import json
+import math
 import os
 import queue
 import socket
@@ -46,7 +48,12 @@ def alert_dict(alert: Alert) -> dict[str, Any]:
     return {"event": "alert", "state": alert.state, "rule": alert.rule, "severity": alert.severity,
             "run": alert.run, "step": json_number(alert.step), "line": alert.line,
             "value": json_number(alert.value), "message": alert.message, "advice": alert.advice,
-            "host": socket.gethostname(), "time": alert.wall_time}
+            "host": socket.gethostname(), "time": _iso(alert.wall_time)}
+
+
+def _iso(t: float) -> str:
+    t = time.time() if math.isnan(t) else t
+    return _dt.datetime.fromtimestamp(t, _dt.timezone.utc).isoformat(timespec="milliseconds")
 
 
 def build_request(r: Receiver, alert: Alert) -> tuple[bytes, dict[str, str]]:

@@ -3,7 +3,7 @@
 The job runs in its own process group. Its stdout/stderr are copied, as they come, to our
 stdout/stderr and, in whole lines, to the log file and the monitor (the two streams never mix inside a
 line). Alerts and actions are printed on stderr. Ctrl-C (and SIGTERM/SIGHUP) are forwarded to the
-job's group; losswatch exits with the job's status (128+N when a signal N ended it).
+job's group (a third Ctrl-C sends SIGKILL); losswatch exits with the job's status (128+N when a signal N ended it).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from losswatch.monitor import Monitor
 CHUNK = 1 << 16
 MAX_PARTIAL = 1 << 16  # a line longer than this goes to the log/monitor in pieces
 TICK = 1.0  # seconds between ticks when the job is silent (stall and wall-time rules)
+DRAIN_AFTER_EXIT = 2.0  # seconds to read what is left in the pipes after the job exited
 FORWARD = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
@@ -160,10 +161,20 @@ def run(args: argparse.Namespace) -> int:
 
     monitor.subscribe(face)
     run_ = monitor.add_run(log_path, args.format_name)
-    sys.stderr.write(f"losswatch: started pid {proc.pid}, logging to {log_path}\n")
+    sys.stderr.write(f"losswatch: started pid {proc.pid}, logging to {log_path}, actions audited in "
+                     f"{dispatcher.audit.path}{' (dry run)' if args.dry_run else ''}\n")
     sys.stderr.flush()
 
+    presses = [0]
+
     def forward(signum, _frame) -> None:
+        """Pass the signal to the job's group; a third Ctrl-C kills a job that ignores SIGINT."""
+        if signum == signal.SIGINT:
+            presses[0] += 1
+            if presses[0] == 2:
+                sys.stderr.write("losswatch: SIGINT sent again; Ctrl-C once more sends SIGKILL\n")
+            elif presses[0] >= 3:
+                signum = signal.SIGKILL
         if live_process(target.pid, target.create_time) is not None:
             try:
                 os.killpg(proc.pid, signum)
@@ -178,9 +189,12 @@ def run(args: argparse.Namespace) -> int:
     status: list[int] = []
 
     def waiter() -> None:
-        for p in pumps:
-            p.join()
         status.append(proc.wait())
+        # Output still in the pipes is read; a process the job left behind holding them open is not
+        # waited for beyond a few seconds.
+        deadline = time.monotonic() + DRAIN_AFTER_EXIT
+        for p in pumps:
+            p.join(max(0.0, deadline - time.monotonic()))
         loop.finish(run_)
         loop.post(done.set)  # after everything the job wrote has been fed
 
@@ -196,5 +210,10 @@ def run(args: argparse.Namespace) -> int:
             signal.signal(s, h)
         loop.stop()
         dispatcher.close()
-        os.close(log_fd)
-    return _exit_status(status[0])
+        if not any(p.is_alive() for p in pumps):  # else the descriptor number could be reused under them
+            os.close(log_fd)
+    code = _exit_status(status[0])
+    stopped = dispatcher.stopper.outcome(target)
+    why = f" (stop: {stopped})" if stopped and stopped != "dry-run" else ""
+    sys.stderr.write(f"losswatch: job exited with status {code}{why}; log: {log_path}\n")
+    return code

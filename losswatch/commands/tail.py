@@ -51,6 +51,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--pid", type=int, default=None, help="the job's process id (the target of stop actions)")
     p.add_argument("--dry-run", action="store_true", help="show what actions would do, do nothing")
     add_gpu_sampling_arg(p)
+    p.add_argument("--quiet", action="store_true", help="no notifications (alerts are still reported)")
     add_face_args(p)
     add_poll_arg(p)
     add_format_args(p)
