@@ -22,6 +22,7 @@ import time
 from losswatch.act.dispatcher import for_command
 from losswatch.act.target import Target, TargetError, from_pid
 from losswatch.commands.common import make_engine
+from losswatch.commands.gpu import add_gpu_sampling_arg, gpu_sampling
 from losswatch.commands.run import Pump
 from losswatch.events import ActionDone, AlertChanged, RunChanged
 from losswatch.examples import simulated_job
@@ -36,6 +37,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--interval", type=float, default=None, metavar="S",
                    help="seconds between the job's steps (default 0.05 with the screen, 0.005 headless)")
     p.add_argument("--dry-run", action="store_true", help="show what the actions would do, do nothing")
+    add_gpu_sampling_arg(p)
     return p
 
 
@@ -129,8 +131,9 @@ def run(args: argparse.Namespace) -> int:
             if tty:
                 from losswatch.tui import run_tui
 
-                return run_tui(loop.monitor, job, [path], title="losswatch demo: a simulated job that diverges",
-                               reload_rules=lambda: reload_rules(loop.monitor, args))
+                with gpu_sampling(loop, loop.monitor, args):  # this machine's GPUs, as `tail` shows them
+                    return run_tui(loop.monitor, job, [path], title="losswatch demo: a simulated job that diverges",
+                                   reload_rules=lambda: reload_rules(loop.monitor, args))
             return run_headless(job)
         finally:
             job.kill()
