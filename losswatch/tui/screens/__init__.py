@@ -1,0 +1,1 @@
+"""Screens pushed over the main view: plot, stop confirmation, alert context, help."""

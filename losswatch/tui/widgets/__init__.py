@@ -1,0 +1,1 @@
+"""The TUI's widgets, one per file; each reacts to the messages in `losswatch.tui.messages`."""
