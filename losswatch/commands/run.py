@@ -43,6 +43,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="show what the actions would do, do nothing")
     p.add_argument("--quiet", action="store_true", help="no notifications (alerts are still printed)")
     p.add_argument("--json", action="store_true", help="alerts and actions as JSON lines on stderr")
+    p.add_argument("--headless", action="store_true",
+                   help="no screen: the job's output, alerts and actions as text (default when not on a terminal)")
     add_gpu_sampling_arg(p)
     add_format_args(p)
     add_rule_args(p)
@@ -59,6 +61,38 @@ def default_log_name(cmd: list[str], now: float | None = None) -> str:
             break
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
     return f"{stem or 'job'}-{stamp}.log"
+
+
+class ScreenLoop:
+    """The live loop as the screen sees it: the screen starts it; closing the screen stops neither the
+    job nor its monitoring (stop, notify and the log go on; `run` goes back to printing the output)."""
+
+    def __init__(self, loop: LiveLoop) -> None:
+        self.loop = loop
+        self.monitor = loop.monitor
+
+    def start(self) -> None:
+        if self.loop.loop_thread is None and not self.loop.stopped:
+            self.loop.start()
+
+    def stop(self) -> None:
+        pass
+
+    def post(self, fn) -> None:
+        self.loop.post(fn)
+
+    def __getattr__(self, name: str):
+        return getattr(self.loop, name)
+
+
+def want_screen(args: argparse.Namespace) -> bool:
+    if args.headless or args.json or not sys.stdout.isatty() or sys.stdin is None or not sys.stdin.isatty():
+        return False
+    try:
+        import losswatch.tui  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -157,7 +191,11 @@ def run(args: argparse.Namespace) -> int:
     monitor.actions = dispatcher
     printer = JsonPrinter(sys.stderr) if args.json else TextPrinter(sys.stderr)
 
+    printing = [not want_screen(args)]
+
     def face(ev: Event) -> None:
+        if not printing[0]:
+            return  # the screen shows it
         if isinstance(ev, (AlertChanged, ActionDone)) or (isinstance(ev, RunChanged) and ev.kind != "format"):
             printer(ev)
 
@@ -200,12 +238,30 @@ def run(args: argparse.Namespace) -> int:
         loop.finish(run_)
         loop.post(done.set)  # after everything the job wrote has been fed
 
+    screen = not printing[0]
     for p in pumps:
+        p.term_ok = not screen  # on the screen the job's output shows in the log pane
         p.start()
     threading.Thread(target=waiter, name="losswatch-wait", daemon=True).start()
     try:
         with gpu_sampling(loop, monitor, args, runs=[run_], job_pid=proc.pid, env=env):
-            loop.run(done)
+            if screen:
+                from losswatch.tui import run_tui
+
+                run_tui(monitor, ScreenLoop(loop), [log_path], title=f"losswatch run: {' '.join(cmd)}")
+                printing[0] = True
+                if not done.is_set():
+                    sys.stderr.write(f"losswatch: screen closed; job pid {proc.pid} goes on and is still watched "
+                                     f"(Ctrl-C is forwarded to it)\n")
+                    for p in pumps:
+                        p.term_ok = True
+                if loop.loop_thread is None and not loop.stopped:
+                    loop.run(done)
+                else:
+                    while not done.wait(0.5):
+                        pass
+            else:
+                loop.run(done)
         dispatcher.stopper.wait(2.0)
         loop.drain()  # results of a stop that finished as the job ended
     finally:
