@@ -30,7 +30,7 @@ def test_osc_notification_reaches_the_terminal_over_ssh(tmp_path):
     master, slave = pty.openpty()
     e = env(SSH_CONNECTION="10.0.0.2 5555 10.0.0.1 22", TERM="xterm-ghostty", NAN_AT="25")
     e.pop("DBUS_SESSION_BUS_ADDRESS", None)
-    p = subprocess.Popen([sys.executable, "-m", "losswatch", "run", "--log", str(tmp_path / "train.log"),
+    p = subprocess.Popen([sys.executable, "-m", "losswatch", "run", "--headless", "--log", str(tmp_path / "train.log"),
                           "--rules", rules, "--", sys.executable, str(train)],
                          cwd=tmp_path, env=e, stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
     os.close(slave)
@@ -48,7 +48,7 @@ def test_desktop_notification_through_run(tmp_path, session_bus):  # noqa: F811
     addr, record = session_bus
     train = write_train(tmp_path)
     rules = actions_file(tmp_path, "")
-    cp = subprocess.run([sys.executable, "-m", "losswatch", "run", "--log", str(tmp_path / "train.log"),
+    cp = subprocess.run([sys.executable, "-m", "losswatch", "run", "--headless", "--log", str(tmp_path / "train.log"),
                          "--rules", rules, "--", sys.executable, str(train)], cwd=tmp_path,
                         env=env(DBUS_SESSION_BUS_ADDRESS=addr, NAN_AT="25"), capture_output=True, timeout=60)
     assert cp.returncode == 3
@@ -74,7 +74,7 @@ def test_webhooks_and_a_hanging_receiver_do_not_delay_the_stop(tmp_path):
             actions: [webhook:slow, webhook:team, stop]
         """)
         mark = tmp_path / "mark.txt"
-        cp = subprocess.run([sys.executable, "-m", "losswatch", "run", "--log", str(tmp_path / "train.log"),
+        cp = subprocess.run([sys.executable, "-m", "losswatch", "run", "--headless", "--log", str(tmp_path / "train.log"),
                              "--rules", rules, "--", sys.executable, str(train)], cwd=tmp_path,
                             env=env(NAN_AT="25", MARK=str(mark)), capture_output=True, timeout=60)
         assert cp.returncode == 3
@@ -97,7 +97,7 @@ def test_run_inside_tmux_over_ssh_reaches_the_outer_terminal(tmp_path):
     sock = tmp_path / "tmux.sock"
     e = env(TERM="xterm-256color", NAN_AT="25")
     e.pop("DBUS_SESSION_BUS_ADDRESS", None)
-    inner = (f"env SSH_TTY=/dev/pts/9 {sys.executable} -m losswatch run --log {tmp_path / 'train.log'} "
+    inner = (f"env SSH_TTY=/dev/pts/9 {sys.executable} -m losswatch run --headless --log {tmp_path / 'train.log'} "
              f"--rules {rules} -- {sys.executable} {train}; sleep 30")
     master, slave = pty.openpty()
     p = subprocess.Popen(["tmux", "-S", str(sock), "-f", str(conf), "new-session", "-x", "120", "-y", "30", inner],

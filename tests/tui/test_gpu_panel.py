@@ -39,7 +39,7 @@ def test_two_devices_with_bars_sparklines_temperature_and_power(kv_log):
         app, sampler = _app(kv_log, fake)
         try:
             async with app.run_test(size=(100, 30)) as pilot:
-                await _until(pilot, lambda: "97%" in screen_text(app))
+                await _until(pilot, lambda: "97%" in screen_text(app) and "38°C" in screen_text(app))
                 text = screen_text(app)
                 gpu0 = next(ln for ln in text.splitlines() if ln.strip().startswith("GPU0"))
                 gpu1 = next(ln for ln in text.splitlines() if ln.strip().startswith("GPU1"))
