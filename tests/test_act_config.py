@@ -139,3 +139,19 @@ def test_notify_route_can_be_forced_from_the_environment(tmp_path, monkeypatch):
     written: list[bytes] = []
     d = ActionDispatcher(cfg, TargetFinder(), writer=written.append)
     assert d.handle(alert(["notify"]))[0].result == "disabled" and written == []
+
+
+def test_silence_mutes_notifications_for_a_while_but_never_a_stop(tmp_path, monkeypatch):
+    monkeypatch.delenv("LOSSWATCH_NOTIFY", raising=False)
+    cfg = load_actions([write(tmp_path, FULL.format(audit=tmp_path / "a.jsonl"))])
+    written: list[bytes] = []
+    d = ActionDispatcher(cfg, TargetFinder(), writer=written.append, env={"TERM": "foot"})
+    d.silence("train.log", "nonfinite_loss", 60)
+    results = d.handle(alert(["notify", "stop"]))
+    assert [r.result for r in results] == ["silenced", "refused"]  # the stop still goes its own way
+    assert written == []
+    other = d.handle(alert(["notify"], rule="oom"))  # another rule is not silenced
+    assert other[0].result == "sent" and written
+    d.silence("train.log", "nonfinite_loss", 0)  # a silence that has run out
+    assert d.handle(alert(["notify"]))[0].result != "silenced"
+    assert ("silence", "nonfinite_loss") in [(x["action"], x["rule"]) for x in read(tmp_path / "a.jsonl")]

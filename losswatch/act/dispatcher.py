@@ -45,6 +45,7 @@ class ActionDispatcher:
         self.stopper = Stopper(self.config.stop, self.audit, dry_run, self._later)
         self.webhooks = WebhookSender(self.config.receivers, self.audit, dry_run, self._later)
         self.execs = ExecRunner(self.config.exec, self.audit, dry_run, self._later)
+        self._silenced: dict[tuple[str, str], float] = {}  # (run, rule) → monotonic time the silence ends
 
     def set_on_result(self, callback: Callable[[ActionResult], None] | None) -> None:
         """Where results that arrive later (stop steps, webhook replies) go; called from worker threads."""
@@ -84,7 +85,26 @@ class ActionDispatcher:
                 results.append(self._error(name, alert, f"{type(e).__name__}: {e}"))
         return results
 
+    def silence(self, run: str, rule: str, seconds: float) -> None:
+        """Mute a rule's notifications, webhooks and exec commands for a run for a while (the TUI's mute key).
+
+        A stop is never silenced: it only comes from unambiguous evidence, and muting means "stop telling me".
+        """
+        self._silenced[(run, rule)] = time.monotonic() + seconds
+        self.audit.write({"action": "silence", "rule": rule, "run": run, "seconds": seconds})
+
+    def _is_silenced(self, alert: Alert) -> bool:
+        until = self._silenced.get((alert.run, alert.rule))
+        if until is None:
+            return False
+        if time.monotonic() >= until:
+            del self._silenced[(alert.run, alert.rule)]
+            return False
+        return True
+
     def _one(self, name: str, alert: Alert) -> ActionResult:
+        if name != "stop" and self._is_silenced(alert):
+            return self._record(name, alert, None, "silenced", {})
         if name == "notify":
             return self.notifier.notify(alert)
         if name == "stop":

@@ -95,6 +95,16 @@ def from_pid(pid: int, source: str = "pid") -> Target:
     return Target(pid, ctime, source, cmd)
 
 
+def started(pid: int, cmd: list[str] | tuple[str, ...]) -> Target:
+    """The target for a job losswatch has just started: its command line is the one we launched (read from
+    /proc right after the fork it may still be the launcher's, or empty, until the child has exec'd)."""
+    try:
+        target = from_pid(pid, "run")
+    except TargetError:  # it already ended: nothing will ever be signalled
+        return Target(pid, 0.0, "run", tuple(cmd))
+    return Target(target.pid, target.create_time, "run", tuple(cmd))
+
+
 def _writes(pid: str, fd: str) -> bool:
     """Whether descriptor `fd` of `pid` is open for writing (O_WRONLY or O_RDWR in fdinfo flags)."""
     try:

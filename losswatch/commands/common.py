@@ -101,3 +101,16 @@ def stderr_progress(label: str) -> Callable[[int, int], None] | None:
             sys.stderr.flush()
 
     return show
+
+
+def reload_rules(monitor, args: argparse.Namespace) -> str:
+    """Read the rule files again (the TUI's reload key); a bad file keeps the old rules and says why.
+
+    The new rules see the data that comes next; alerts already reported stay as they are.
+    """
+    try:
+        engine = make_engine(args)
+    except UsageError as e:
+        return f"rules not reloaded: {e}"
+    monitor.engine = engine
+    return f"{len(getattr(engine, 'rules', []) or [])} rules loaded"

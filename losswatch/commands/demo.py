@@ -20,7 +20,7 @@ import threading
 import time
 
 from losswatch.act.dispatcher import for_command
-from losswatch.act.target import Target, TargetError, from_pid
+from losswatch.act.target import started
 from losswatch.commands.common import make_engine
 from losswatch.commands.gpu import add_gpu_sampling_arg, gpu_sampling
 from losswatch.commands.run import Pump
@@ -73,10 +73,7 @@ class DemoJob:
         log_fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
         self.proc = subprocess.Popen(self.cmdline, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      stdin=subprocess.DEVNULL, process_group=0, bufsize=0)
-        try:
-            target = from_pid(self.proc.pid, "run")
-        except TargetError:  # it already ended: nothing will ever be signalled
-            target = Target(self.proc.pid, 0.0, "run", tuple(self.cmdline))
+        target = started(self.proc.pid, self.cmdline)
         self.dispatcher = for_command(job_args(self.dry_run), self.monitor.engine, [self.log_path], self.loop.post,
                                       self.monitor.emit, target=target)
         self.monitor.actions = self.dispatcher
@@ -133,7 +130,9 @@ def run(args: argparse.Namespace) -> int:
 
                 with gpu_sampling(loop, loop.monitor, args):  # this machine's GPUs, as `tail` shows them
                     return run_tui(loop.monitor, job, [path], title="losswatch demo: a simulated job that diverges",
-                                   reload_rules=lambda: reload_rules(loop.monitor, args))
+                                   reload_rules=lambda: reload_rules(loop.monitor, args),
+                                   silence=lambda run, rule, secs: job.dispatcher and job.dispatcher.silence(
+                                       run, rule, secs))
             return run_headless(job)
         finally:
             job.kill()

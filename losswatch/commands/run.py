@@ -19,8 +19,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from losswatch.act.dispatcher import for_command
-from losswatch.act.target import Target, TargetError, from_pid, live_process
-from losswatch.commands.common import add_format_args, add_rule_args, check_format_args, make_engine
+from losswatch.act.target import live_process, started
+from losswatch.commands.common import (
+    add_format_args,
+    add_rule_args,
+    check_format_args,
+    make_engine,
+    reload_rules,
+)
 from losswatch.commands.gpu import add_gpu_sampling_arg, gpu_sampling
 from losswatch.errors import UsageError
 from losswatch.events import ActionDone, AlertChanged, Event, RunChanged
@@ -182,10 +188,7 @@ def run(args: argparse.Namespace) -> int:
     except OSError as e:
         os.close(log_fd)
         raise UsageError(f"cannot start {cmd[0]}: {e.strerror or e}") from None
-    try:
-        target = from_pid(proc.pid, "run")
-    except TargetError:  # it already ended: nothing will ever be signalled
-        target = Target(proc.pid, 0.0, "run", tuple(cmd))
+    target = started(proc.pid, cmd)
 
     dispatcher.finder.target = target
     monitor.actions = dispatcher
@@ -248,7 +251,8 @@ def run(args: argparse.Namespace) -> int:
             if screen:
                 from losswatch.tui import run_tui
 
-                run_tui(monitor, ScreenLoop(loop), [log_path], title=f"losswatch run: {' '.join(cmd)}")
+                run_tui(monitor, ScreenLoop(loop), [log_path], title=f"losswatch run: {' '.join(cmd)}",
+                        reload_rules=lambda: reload_rules(monitor, args), silence=dispatcher.silence)
                 printing[0] = True
                 if not done.is_set():
                     sys.stderr.write(f"losswatch: screen closed; job pid {proc.pid} goes on and is still watched "

@@ -14,7 +14,13 @@ import sys
 import threading
 
 from losswatch.act.dispatcher import for_command
-from losswatch.commands.common import add_format_args, add_rule_args, check_format_args, make_engine
+from losswatch.commands.common import (
+    add_format_args,
+    add_rule_args,
+    check_format_args,
+    make_engine,
+    reload_rules,
+)
 from losswatch.commands.gpu import add_gpu_sampling_arg, gpu_sampling
 from losswatch.errors import UsageError
 from losswatch.headless import JsonPrinter
@@ -115,7 +121,8 @@ def run(args: argparse.Namespace) -> int:
         for path in args.paths:
             loop.follow(path, path, poll=poll_of(args), format_name=args.format_name)
         with gpu_sampling(loop, monitor, args):
-            return int(tui.run_tui(monitor, loop, list(args.paths)) or 0)
+            return int(tui.run_tui(monitor, loop, list(args.paths), reload_rules=lambda: reload_rules(monitor, args),
+                                   silence=monitor.actions.silence) or 0)
     monitor.subscribe(_broken_pipe_safe(JsonPrinter(samples="samples" in args.emit), loop))
     for path in args.paths:
         loop.follow(path, path, poll=poll_of(args), format_name=args.format_name)
