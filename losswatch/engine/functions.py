@@ -508,19 +508,25 @@ class Quantile(Ordered):
         return a[lo] + (a[lo + 1] - a[lo]) * (pos - lo)
 
 
-class BestStepView(Stream):
-    """best_step(x) read from the Best stream of best(x)."""
+class View(Stream):
+    """A function read from another function's stream (`source`, set by the compiler): no window of its own."""
 
     __slots__ = ("source",)
 
     def __init__(self, rising: bool) -> None:
         super().__init__(rising)
-        self.source: Best | None = None
+        self.source = None
 
     def push(self, step: float, x: float, t: float) -> None:
         self.step = step
         if self.children:
             self.emit(step, t)
+
+
+class BestStepView(View):
+    """best_step(x) read from the Best stream of best(x)."""
+
+    __slots__ = ()
 
     def get(self) -> float | None:
         src = self.source
@@ -529,19 +535,10 @@ class BestStepView(Stream):
         return src.best_step
 
 
-class MadView(Stream):
+class MadView(View):
     """mad(x, n) read from the sorted window that median(x, n) already keeps (no second window)."""
 
-    __slots__ = ("source",)
-
-    def __init__(self, rising: bool) -> None:
-        super().__init__(rising)
-        self.source: Ordered | None = None
-
-    def push(self, step: float, x: float, t: float) -> None:
-        self.step = step
-        if self.children:
-            self.emit(step, t)
+    __slots__ = ()
 
     def get(self) -> float | None:
         src = self.source
@@ -639,19 +636,10 @@ class Slope(Stream):
         return r / ds
 
 
-class RiseView(Stream):
+class RiseView(View):
     """rise(x, n) read from the window of slope(x, n)."""
 
-    __slots__ = ("source",)
-
-    def __init__(self, rising: bool) -> None:
-        super().__init__(rising)
-        self.source: Slope | None = None
-
-    def push(self, step: float, x: float, t: float) -> None:
-        self.step = step
-        if self.children:
-            self.emit(step, t)
+    __slots__ = ()
 
     def get(self) -> float | None:
         return None if self.source is None else self.source.rise()
