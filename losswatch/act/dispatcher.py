@@ -134,7 +134,8 @@ class ActionDispatcher:
         return ActionResult(name, alert.rule, alert.run, target, result, detail, time.time())
 
     def close(self, timeout: float = 2.0) -> None:
-        """At exit: give queued webhooks and exec commands a moment, then close the audit log."""
+        """At exit: give queued notifications, webhooks and exec commands a moment, then close the audit log."""
+        self.notifier.drain(timeout)
         self.webhooks.drain(timeout)
         self.execs.wait(timeout)
         self.audit.close()

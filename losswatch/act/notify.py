@@ -14,6 +14,7 @@ the bell.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 import re
 import sys
@@ -202,6 +203,7 @@ class DesktopSender:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._bus: Any = None
         self._lock = threading.Lock()
+        self._pending: set[Any] = set()  # sends not finished yet (waited for at exit)
 
     def _ensure_loop(self) -> asyncio.AbstractEventLoop:
         with self._lock:
@@ -229,14 +231,26 @@ class DesktopSender:
     def send(self, n: Notification, done: Callable[[str, dict[str, Any]], None]) -> None:
         """Queue `n`; `done("sent"|"failed", detail)` is called from the bus thread."""
         fut = asyncio.run_coroutine_threadsafe(self._notify(n), self._ensure_loop())
+        with self._lock:
+            self._pending.add(fut)
 
         def finished(f) -> None:
+            with self._lock:
+                self._pending.discard(f)
             try:
                 done("sent", {"id": f.result()})
             except BaseException as e:  # noqa: BLE001 - reported, never raised into monitoring
                 done("failed", {"error": f"{type(e).__name__}: {e}" if str(e) else type(e).__name__})
 
         fut.add_done_callback(finished)
+
+    def drain(self, timeout: float) -> None:
+        """Wait up to `timeout` s for the sends under way: a notification about a job's last alert must not be
+        lost because losswatch exits right after the job (the bus thread is a daemon)."""
+        with self._lock:
+            pending = list(self._pending)
+        if pending:
+            concurrent.futures.wait(pending, timeout)
 
 
 class MacSender:  # pragma: no cover - macOS only
@@ -286,6 +300,12 @@ class Notifier:
         self._desktop: DesktopSender | MacSender | None = None
 
     # -- configuration -----------------------------------------------------------------------------
+
+    def drain(self, timeout: float) -> None:
+        """At exit: let desktop notifications under way reach the bus."""
+        desktop = self._desktop
+        if desktop is not None and hasattr(desktop, "drain"):
+            desktop.drain(timeout)
 
     def set_writer(self, writer: Writer | None) -> None:
         """Route terminal bytes elsewhere (the TUI's driver while it owns the terminal)."""
