@@ -31,6 +31,15 @@ def require_tool(name: str) -> str:
     return path
 
 
+def require_module(name: str):
+    """Import a Python module a test needs; skip without it, except under CI, where it fails the run."""
+    if under_ci():
+        import importlib
+
+        return importlib.import_module(name)
+    return pytest.importorskip(name)
+
+
 @pytest.fixture(scope="session")
 def corpus() -> Path:
     if not CORPUS.is_dir():

@@ -30,7 +30,7 @@ from losswatch.act.notify import (
     wrap_tmux,
 )
 from losswatch.model import Alert
-from tests.conftest import ROOT, require_tool
+from tests.conftest import ROOT, require_module, require_tool
 from tests.jobs import wait_until
 
 
@@ -203,7 +203,7 @@ def test_osc_passes_through_a_tmux_pane(tmp_path):
 def session_bus(tmp_path):
     """A private dbus-daemon with the recording notification service on it: (address, record file)."""
     require_tool("dbus-daemon")
-    pytest.importorskip("dbus_fast")
+    require_module("dbus_fast")
     addr = f"unix:path={tmp_path}/bus"
     daemon = subprocess.Popen(["dbus-daemon", "--session", f"--address={addr}", "--nofork", "--nopidfile",
                                "--print-address=1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -239,7 +239,7 @@ def test_desktop_notification_over_a_real_session_bus(session_bus, tmp_path):
 
 def test_bus_without_a_notification_service_falls_back_to_the_terminal(tmp_path):
     require_tool("dbus-daemon")
-    pytest.importorskip("dbus_fast")
+    require_module("dbus_fast")
     addr = f"unix:path={tmp_path}/bus"
     daemon = subprocess.Popen(["dbus-daemon", "--session", f"--address={addr}", "--nofork", "--nopidfile",
                                "--print-address=1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
