@@ -100,3 +100,17 @@ def json_value(v: object) -> float | None:
         return parse_number(v)
     return None
 
+
+def add_pairs(pair_re: re.Pattern, text: str, step: float, line_no: int, out, val: bool) -> None:
+    """`key: value` pairs found by `pair_re` (groups: key, value) → samples; timings and non-numbers skipped."""
+    for m in pair_re.finditer(text):
+        key = m.group(1)
+        if is_timing(key):
+            continue
+        v = parse_number(m.group(2).strip())
+        if v is None:
+            continue
+        metric = val_name(key) if val else train_name(key)
+        out.name(metric, key)
+        out.add(metric, step, v, line_no)
+

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import re
 
+from losswatch.ingest.formats._names import add_pairs as _add_pairs
 from losswatch.ingest.formats._names import is_timing, json_object, json_value, train_name, val_name
 from losswatch.ingest.formats.base import FormatParser
-from losswatch.model import SampleBatch, parse_number
+from losswatch.model import SampleBatch
 
 TRAIN_RE = re.compile(r"\bEpoch \[(\d+)\]\[(\d+)/(\d+)\]\s*(.*)")
 VAL_RE = re.compile(r"\bEpoch\((?:val|test)\) \[(\d+)\]\[(\d+)\]\s*(.*)")
@@ -31,17 +32,8 @@ DETECT_RES = (re.compile(r"Epoch \[\d+\]\[\d+/\d+\]\s*lr: "), re.compile(r"Iter 
 
 
 def add_pairs(text: str, step: float, line_no: int, out: SampleBatch, val: bool) -> None:
-    """`key: value, key: value` pairs → samples (timings and non-numbers skipped)."""
-    for m in PAIR_RE.finditer(text):
-        key = m.group(1)
-        if is_timing(key):
-            continue
-        v = parse_number(m.group(2).strip())
-        if v is None:
-            continue
-        metric = val_name(key) if val else train_name(key)
-        out.name(metric, key)
-        out.add(metric, step, v, line_no)
+    """mmcv's `key: value, key: value` pairs → samples."""
+    _add_pairs(PAIR_RE, text, step, line_no, out, val)
 
 
 class MmdetFormat(FormatParser):

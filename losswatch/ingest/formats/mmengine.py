@@ -11,9 +11,16 @@ from __future__ import annotations
 
 import re
 
-from losswatch.ingest.formats._names import is_timing, json_object, json_value, train_name, val_name
+from losswatch.ingest.formats._names import (
+    add_pairs,
+    is_timing,
+    json_object,
+    json_value,
+    train_name,
+    val_name,
+)
 from losswatch.ingest.formats.base import FormatParser
-from losswatch.model import SampleBatch, parse_number
+from losswatch.model import SampleBatch
 
 EPOCH_RE = re.compile(r"\bEpoch\((train|val|test)\)\s*\[\s*(\d+)\]\s*\[\s*(\d+)/\s*(\d+)\]\s*(.*)")
 ITER_RE = re.compile(r"\bIter\((train|val|test)\)\s*\[\s*(\d+)/\s*(\d+)\]\s*(.*)")
@@ -44,16 +51,7 @@ class MmengineFormat(FormatParser):
         return 0.45 if "mmengine" in text and HEADER_RE.search(text) else 0.0
 
     def _pairs(self, text: str, step: float, line_no: int, out: SampleBatch, val: bool) -> None:
-        for m in PAIR_RE.finditer(text):
-            key = m.group(1)
-            if is_timing(key):
-                continue
-            v = parse_number(m.group(2))
-            if v is None:
-                continue
-            metric = val_name(key) if val else train_name(key)
-            out.name(metric, key)
-            out.add(metric, step, v, line_no)
+        add_pairs(PAIR_RE, text, step, line_no, out, val)
 
     def parse(self, block: str, first_line: int, out: SampleBatch) -> None:
         for i, line in enumerate(block.split("\n")):
