@@ -84,6 +84,7 @@ SPECS: dict[str, Spec] = {
     "torch_lr_nan.log": NANOGPT,
     "torch_shuffled_labels.log": NANOGPT,
     "torch_overfit.log": NANOGPT,
+    "torch_bad_init.log": NANOGPT,
     "torch_stall.log": NANOGPT,
     "torch_fp16.log": NANOGPT_FP16,
     "torch_fp16_scale_collapse.log": NANOGPT_FP16,

@@ -13,6 +13,7 @@ from losswatch.ingest import formats
 from losswatch.ingest.events import scan_events
 from losswatch.ingest.formats.base import FormatParser
 from losswatch.ingest.lines import LineSplitter
+from losswatch.ingest.meta import scan_meta
 from losswatch.model import SampleBatch
 
 
@@ -109,23 +110,27 @@ class LogReader:
         start = len(batch)
         self.parser.parse(block, first_line, batch)
         events = scan_events(block, first_line)
-        if events:
-            self._merge_events(batch, start, events)
+        meta = scan_meta(block, first_line)
+        if events or meta:
+            found = [(line_no, metric, 1.0) for line_no, metric in events]
+            if meta:  # stable: at one line, events first, then the stated facts
+                found = sorted(found + meta, key=lambda e: e[0])
+            self._merge_events(batch, start, found)
         if len(batch) > start:
             self.last_step = batch.steps[-1]
 
-    def _merge_events(self, batch: SampleBatch, start: int, events: list[tuple[int, str]]) -> None:
-        """Insert event samples among the block's samples in line order, at the step last seen."""
+    def _merge_events(self, batch: SampleBatch, start: int, events: list[tuple[int, str, float]]) -> None:
+        """Insert event (and meta) samples among the block's samples in line order, at the step last seen."""
         ms, ss, vs, ls = batch.metrics[start:], batch.steps[start:], batch.values[start:], batch.lines[start:]
         del batch.metrics[start:], batch.steps[start:], batch.values[start:], batch.lines[start:]
         step = self.last_step if start == 0 else batch.steps[start - 1]
         i = 0
-        for line_no, metric in events:
+        for line_no, metric, value in events:
             while i < len(ls) and ls[i] <= line_no:
                 batch.add(ms[i], ss[i], vs[i], ls[i])
                 step = ss[i]
                 i += 1
-            batch.add(metric, 0.0 if math.isnan(step) else step, 1.0, line_no)
+            batch.add(metric, 0.0 if math.isnan(step) else step, value, line_no)
             batch.name(metric, metric)
         for j in range(i, len(ls)):
             batch.add(ms[j], ss[j], vs[j], ls[j])

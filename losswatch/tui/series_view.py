@@ -24,7 +24,7 @@ _HIGHER_BETTER = ("acc", "map", "f1", "auc", "bleu", "rouge", "iou", "srcc", "pl
 def direction(metric: str) -> int:
     """-1 when lower is better (losses, errors), +1 when higher is better (accuracy, mAP), 0 unknown."""
     low = metric.lower()
-    if low.startswith(("lr", "epoch", "gpu", "job.", "event.")) or low in ("learning_rate", "loss_scale"):
+    if low.startswith(("lr", "epoch", "gpu", "job.", "event.", "meta.")) or low in ("learning_rate", "loss_scale"):
         return 0
     if any(k in low for k in _LOWER_BETTER):
         return -1
@@ -199,7 +199,7 @@ def metric_order(names: Sequence[str]) -> list[str]:
 
     GPU, job and event series are shown elsewhere (GPU panel, header), not as metric rows.
     """
-    shown = [n for n in names if not n.startswith(("gpu", "job.", "event."))]
+    shown = [n for n in names if not n.startswith(("gpu", "job.", "event.", "meta."))]
     first = [n for n in _ORDER if n in shown]
     return first + [n for n in shown if n not in _ORDER]
 

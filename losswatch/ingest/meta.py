@@ -1,0 +1,65 @@
+"""Facts about the run that a log states once, in words: how many classes the model predicts.
+
+They become samples like the text events (`meta.classes` = 10 at the line that said it), so a rule
+reads them as any metric: `initial_loss_off` compares the first loss with ln C, and stays inactive
+where the log never says C. Only statements whose class count is the one the logged loss is a
+cross-entropy over are taken:
+
+- Keras/TF `image_dataset_from_directory` / `flow_from_directory`: "Found 2000 files belonging to 10 classes."
+- nanoGPT: "found vocab_size = 65 (inside data/shakespeare_char/meta.pkl)" and "defaulting to
+  vocab_size of GPT-2 to 50304" (a language model's loss is a cross-entropy over the vocabulary);
+- a script's own statement on a line of its own: "Number of classes: 10", "num_classes = 10",
+  "n_classes: 10", "num_labels=3" (lower case, the number ends the line).
+
+Left out on purpose: detection configs echoed by mmdet (`num_classes=80,` inside a dict), detectron2
+(`NUM_CLASSES: 80`), darknet cfg (`classes=80`) and YOLOv5 (`nc=80`): a detector's logged loss sums box,
+objectness and class terms (YOLOv4 starts near 1000), so ln C says nothing about it; and Hugging Face
+config dumps (`"vocab_size": 30522` of a model fine-tuned on 3 labels).
+"""
+
+from __future__ import annotations
+
+import re
+
+# (metric, pattern with the count as its first group)
+META_PATTERNS: list[tuple[str, str]] = [
+    ("meta.classes", r"\bFound \d+ (?:files|images) belonging to (\d+) classes"),
+    ("meta.classes", r"\bfound vocab_size = (\d+)"),
+    ("meta.classes", r"\bdefaulting to vocab_size of GPT-2 to (\d+)"),
+    ("meta.classes", r"(?:^|[\s\]:|>])(?:[Nn]umber of classes|num_classes|n_classes|nb_classes|num_labels)"
+                     r"\s*[:=]\s*(\d+)\s*\.?\s*$"),
+]
+
+# Every match contains one of these (a block is searched with str.find first, as in events.py).
+TRIGGERS: tuple[str, ...] = ("classes", "vocab_size", "num_labels")
+
+_PATTERNS = [(m, re.compile(p)) for m, p in META_PATTERNS]
+
+
+def scan_meta(block: str, first_line: int) -> list[tuple[int, str, float]]:
+    """(line_no, metric, value) for each stated class count in a block of logical lines, in line order."""
+    starts: set[int] = set()
+    for trigger in TRIGGERS:
+        pos = block.find(trigger)
+        while pos >= 0:
+            start = block.rfind("\n", 0, pos) + 1
+            starts.add(start)
+            end = block.find("\n", pos)
+            if end < 0:
+                break
+            pos = block.find(trigger, end)
+    if not starts:
+        return []
+    found: list[tuple[int, str, float]] = []
+    line_no, last = first_line, 0
+    for start in sorted(starts):
+        end = block.find("\n", start)
+        text = block[start:] if end < 0 else block[start:end]
+        line_no += block.count("\n", last, start)
+        last = start
+        for metric, pat in _PATTERNS:
+            m = pat.search(text)
+            if m:
+                found.append((line_no, metric, float(m.group(1))))
+                break
+    return found
