@@ -94,3 +94,12 @@ def test_vars_classes_wins_over_the_stated_count(tmp_path):
     assert _feed(_engine_with_classes(tmp_path, 100), rows) == []
     # the user says 2 classes and the log states nothing: 6.0 > 2 ln 2
     assert len(_feed(_engine_with_classes(tmp_path, 2), rows[1:])) == 1
+
+
+def test_only_the_head_of_a_log_is_scanned_by_line_number():
+    """A block straddling HEAD_LINES keeps the statements above it: the same in any chunking."""
+    from losswatch.ingest.meta import HEAD_LINES
+
+    block = "num_classes: 10\nx\nnum_classes: 20"
+    assert scan_meta(block, HEAD_LINES - 1) == [(HEAD_LINES - 1, "meta.classes", 10.0)]
+    assert scan_meta(block, HEAD_LINES + 1) == []

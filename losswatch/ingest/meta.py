@@ -15,6 +15,10 @@ Left out on purpose: detection configs echoed by mmdet (`num_classes=80,` inside
 (`NUM_CLASSES: 80`), darknet cfg (`classes=80`) and YOLOv5 (`nc=80`): a detector's logged loss sums box,
 objectness and class terms (YOLOv4 starts near 1000), so ln C says nothing about it; and Hugging Face
 config dumps (`"vocab_size": 30522` of a model fine-tuned on 3 labels).
+
+Only the first `HEAD_LINES` lines of a log are scanned: a script says what it trains on before the
+training loop, and a million-line log should not pay a substring search per block for it (~5% of
+ingest). The limit is on line numbers, not blocks, so `check` and `tail` agree whatever the chunking.
 """
 
 from __future__ import annotations
@@ -35,9 +39,14 @@ TRIGGERS: tuple[str, ...] = ("classes", "vocab_size", "num_labels")
 
 _PATTERNS = [(m, re.compile(p)) for m, p in META_PATTERNS]
 
+HEAD_LINES = 100_000
+
 
 def scan_meta(block: str, first_line: int) -> list[tuple[int, str, float]]:
-    """(line_no, metric, value) for each stated class count in a block of logical lines, in line order."""
+    """(line_no, metric, value) for each stated class count in a block of logical lines, in line order
+    (lines after HEAD_LINES are not looked at)."""
+    if first_line > HEAD_LINES:
+        return []
     starts: set[int] = set()
     for trigger in TRIGGERS:
         pos = block.find(trigger)
@@ -57,6 +66,8 @@ def scan_meta(block: str, first_line: int) -> list[tuple[int, str, float]]:
         text = block[start:] if end < 0 else block[start:end]
         line_no += block.count("\n", last, start)
         last = start
+        if line_no > HEAD_LINES:
+            break
         for metric, pat in _PATTERNS:
             m = pat.search(text)
             if m:
