@@ -358,10 +358,6 @@ def test_lightning_tqdm_train_loss_per_epoch():
     assert close([v for _, v in loss], [v for _, v in truth["train_loss"]], 5e-3)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "tqdm written to a file (not a terminal): epoch N's final state with its val_loss is a middle '\\r' "
-    "frame of the physical line that ends with epoch N+1's bar (after a cursor-up ESC[A); the line "
-    "model keeps only the last frame, so val_loss lands one epoch late"))
 def test_lightning_tqdm_val_loss_per_epoch():
     truth = json.loads((DIR / "lightning.truth.json").read_text())
     _, got = read("lightning_tqdm.log")
