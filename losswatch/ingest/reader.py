@@ -59,6 +59,11 @@ class LogReader:
             self._blocks(got[0], got[1], batch, final=True)
         elif self.parser is None:
             self._decide(batch, final=True)
+        if self.parser is not None:
+            start = len(batch)
+            self.parser.finish(batch)
+            if len(batch) > start:
+                self.last_step = batch.steps[-1]
         return batch
 
     @property
