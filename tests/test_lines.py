@@ -185,7 +185,7 @@ def test_random_bars_in_random_pieces_give_the_same_completed_bars():
 
     rng = random.Random(7)
     alphabet = [_bar("Epoch 0: ", 8, 8, ", val_loss=0.4"), _bar("Epoch 0: ", 0, 8), _bar("Epoch 1: ", 3, 8),
-                _bar("", 5, 120), _bar("", 0, 13), b"\r", b"\n", b"\r\n", b"\x1b[A", b"   ", b"\b", b"x 0/", b"|0it ["]
+                _bar("", 5, 120), _bar("", 0, 13), b"\r", b"\n", b"\r\n", b"\x1b[A", b"   ", b"\b", b"x 0/", b" 0/? ["]
     for _ in range(300):
         data = b"".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 60)))
         whole = feed_ends(data, [len(data) or 1])

@@ -15,8 +15,9 @@ physical line, so a middle frame can be the final state of a bar whose last valu
 frame with a progress counter `n/N` (n > 0) followed by a frame of another bar (a lower counter, or
 another description: "Epoch 3:" after "Epoch 2:") is such an end state; `LineSplitter.bar_ends`
 lists them, with their physical line number, beside the block (the block keeps one logical line per
-physical line). An ordinary bar only counts up, so it gives none. Only blocks holding a tqdm bar
-('%|') or a counter at 0 are looked at (not Keras bars), so the hot paths pay a few byte searches.
+physical line). An ordinary bar only counts up, so it gives none (nor do Keras bars, which start
+at 1). Only lines with a counter at 0 or frames of several descriptions are split into frames, so
+the hot paths pay a few C-speed scans.
 """
 
 from __future__ import annotations
@@ -25,11 +26,14 @@ import re
 
 ANSI_RE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")
 _SPECIAL = re.compile(r"[\r\x1b\b\x00]")
-# a progress counter: tqdm "| 3/8 [", "0/? [", "12it [", Keras " 3/38 ━"; the first one of a frame counts
-_COUNTER = re.compile(r"(?:^|(?<=[ |]))(\d+)(?:/[\d?]|it \[)")
+# a progress counter: tqdm "| 3/8 [", "0/? [", Keras " 3/38 ━"; the first one of a frame counts
+_COUNTER = re.compile(r"(?:^|(?<= ))(\d+)/[\d?]")
 _PERCENT_TAIL = re.compile(r"\s*\d+%$")
 # what a line must hold to end a bar: a tqdm bar ('%|', whose description can change) or a counter at 0
-_BAR_TOKENS = (b"%|", b" 0/", b"|0/", b" 0it [", b"|0it [")
+# what a line must hold to end a bar: a tqdm bar ('%|', whose description can change) or a counter at 0
+_BAR_TOKENS = (b"%|", b" 0/")
+_PERCENT = re.compile(r"\s*\d+%\|")
+_DESC_START = re.compile(r"\r[^\s\d\r]")  # a frame that starts with a description (or other text)
 
 MAX_LINE_BYTES = 1 << 20
 _TRIM_AT = 1 << 16
@@ -68,7 +72,7 @@ def clean_line(line: str) -> str:
 def _bar_state(frame: str) -> tuple[int, str] | None:
     """A frame's progress counter and its bar's description ("Epoch 3:"), or None if it has no counter.
 
-    A 0 counts only after ' ' or '|' (what the byte pre-filter looks for).
+    A 0 counts only after a space (" 0/8": what the pre-filter looks for), not at the frame start.
     """
     m = _COUNTER.search(frame)
     if m is None or (m.start() == 0 and m.group(1) == "0"):
@@ -84,8 +88,8 @@ def bar_ends(line: str, carry: str | None = None) -> tuple[list[str], str | None
     """The completed-bar frames of one physical line (its '\\r' frames), and its last non-blank frame.
 
     A frame is a completed bar when it has a counter above 0 and the next non-blank frame starts
-    another bar: its counter is lower (back at 0 for a new tqdm bar) or its description differs
-    ("Epoch 3:" after "Epoch 2:"). `carry` is the last non-blank frame of earlier text of the same
+    another bar: its counter is back at 0 (tqdm draws a new or reset bar at 0 first), or, for a
+    tqdm bar ('%|'), its description differs ("Epoch 3:" after "Epoch 2:"). `carry` is the last non-blank frame of earlier text of the same
     line (already dropped from memory), judged against this text's first frame. The returned last
     frame is not judged: it is the line's shown text, or the next piece's `carry`. Frames come back
     cleaned.
@@ -100,7 +104,7 @@ def bar_ends(line: str, carry: str | None = None) -> tuple[list[str], str | None
             continue
         state = _bar_state(frame)
         if state is not None and prev_state is not None and prev_state[0] > 0 and (
-                state[0] < prev_state[0] or state[1] != prev_state[1]):
+                state[0] == 0 or (state[1] != prev_state[1] and "%|" in prev)):  # type: ignore[operator]
             shown = clean_line(prev)  # type: ignore[arg-type]
             if shown.strip():
                 ends.append(shown)
@@ -113,22 +117,65 @@ def may_end_bar(data: bytes) -> bool:
     return any(t in data for t in _BAR_TOKENS)
 
 
+def _same_desc(line: str) -> bool:
+    """Cheap test (C-speed scans, no per-frame work): every frame of this line is drawn by one tqdm
+    bar description, so no frame ends a bar by a change of description."""
+    cr = line.find("\r")
+    if cr < 0:
+        return True
+    if line[:cr].strip():
+        return False  # text before the bar
+    while True:
+        nxt = line.find("\r", cr + 1)
+        frame = line[cr + 1:nxt if nxt >= 0 else len(line)]
+        if frame.strip():
+            break
+        if nxt < 0:
+            return True
+        cr = nxt
+    m = _PERCENT.search(frame)
+    desc = frame[:m.start()] if m is not None else ""
+    return bool(desc) and line.count("\r" + desc) == line.count("\r")
+
+
 def block_bar_ends(text: str, first_line: int, skip_first: bool = False) -> list[tuple[int, str]]:
-    """`bar_ends` of every line with '\\r' frames of a '\\n'-joined block, as (line number, frame)."""
-    out: list[tuple[int, str]] = []
-    pos = 0  # line numbers are counted incrementally: linear in the block
-    line_no = first_line
-    cr = text.find("\r")
-    while cr >= 0:
-        start = text.rfind("\n", 0, cr) + 1
-        end = text.find("\n", cr)
+    """`bar_ends` of the lines of a '\\n'-joined block that may hold one, as (line number, frame).
+
+    Only lines with a counter at 0 (" 0/8", " 0/?"), or with frames whose description may change,
+    are split into frames: a log full of ordinary bars costs two C-speed scans of the block.
+    """
+    starts: set[int] = set()
+    pos = text.find(" 0/")
+    while pos >= 0:
+        starts.add(text.rfind("\n", 0, pos) + 1)
+        end = text.find("\n", pos)
+        if end < 0:
+            break
+        pos = text.find(" 0/", end)
+    m = _DESC_START.search(text)
+    while m is not None:
+        start = text.rfind("\n", 0, m.start()) + 1
+        end = text.find("\n", m.start())
         if end < 0:
             end = len(text)
-        line_no += text.count("\n", pos, start)
-        pos = start
-        if not (skip_first and line_no == first_line):
-            out.extend((line_no, f) for f in bar_ends(text[start:end])[0])
-        cr = text.find("\r", end)
+        if start not in starts and not _same_desc(text[start:end]):
+            starts.add(start)
+        m = _DESC_START.search(text, end)
+    out: list[tuple[int, str]] = []
+    pos = 0  # line numbers are counted incrementally, and only for lines that hold a completed bar
+    line_no = first_line
+    for start in sorted(starts):
+        if skip_first and start == 0:
+            continue
+        end = text.find("\n", start)
+        line = text[start:end if end >= 0 else len(text)]
+        if "\r" not in line:
+            continue
+        ends = bar_ends(line)[0]
+        if ends:
+            line_no += text.count("\n", pos, start)
+            pos = start
+            out.extend((line_no, f) for f in ends)
     return out
 
 
