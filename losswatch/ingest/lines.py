@@ -15,9 +15,9 @@ physical line, so a middle frame can be the final state of a bar whose last valu
 frame with a progress counter `n/N` (n > 0) followed by a frame of another bar (a lower counter, or
 another description: "Epoch 3:" after "Epoch 2:") is such an end state; `LineSplitter.bar_ends`
 lists them, with their physical line number, beside the block (the block keeps one logical line per
-physical line). An ordinary bar only counts up, so it gives none (nor do Keras bars, which start
-at 1). Only lines with a counter at 0 or frames of several descriptions are split into frames, so
-the hot paths pay a few C-speed scans.
+physical line). An ordinary bar only counts up, so it gives none; Keras bars give none. Only blocks
+with a tqdm bar ('%|') are looked at, and in them only lines with a counter at 0 or frames of several
+descriptions are split into frames, so the hot paths pay a few C-speed scans.
 """
 
 from __future__ import annotations
@@ -30,8 +30,6 @@ _SPECIAL = re.compile(r"[\r\x1b\b\x00]")
 _COUNTER = re.compile(r"(?:^|(?<= ))(\d+)/[\d?]")
 _PERCENT_TAIL = re.compile(r"\s*\d+%$")
 # what a line must hold to end a bar: a tqdm bar ('%|', whose description can change) or a counter at 0
-# what a line must hold to end a bar: a tqdm bar ('%|', whose description can change) or a counter at 0
-_BAR_TOKENS = (b"%|", b" 0/")
 _PERCENT = re.compile(r"\s*\d+%\|")
 _DESC_START = re.compile(r"\r[^\s\d\r]")  # a frame that starts with a description (or other text)
 
@@ -87,9 +85,9 @@ def _bar_state(frame: str) -> tuple[int, str] | None:
 def bar_ends(line: str, carry: str | None = None) -> tuple[list[str], str | None]:
     """The completed-bar frames of one physical line (its '\\r' frames), and its last non-blank frame.
 
-    A frame is a completed bar when it has a counter above 0 and the next non-blank frame starts
-    another bar: its counter is back at 0 (tqdm draws a new or reset bar at 0 first), or, for a
-    tqdm bar ('%|'), its description differs ("Epoch 3:" after "Epoch 2:"). `carry` is the last non-blank frame of earlier text of the same
+    A frame is a completed bar when it is a tqdm bar ('%|') with a counter above 0 and the next
+    non-blank frame starts another bar: its counter is back at 0 (tqdm draws a new or reset bar at 0
+    first) or its description differs ("Epoch 3:" after "Epoch 2:"). `carry` is the last non-blank frame of earlier text of the same
     line (already dropped from memory), judged against this text's first frame. The returned last
     frame is not judged: it is the line's shown text, or the next piece's `carry`. Frames come back
     cleaned.
@@ -103,8 +101,8 @@ def bar_ends(line: str, carry: str | None = None) -> tuple[list[str], str | None
         if not frame.strip():
             continue
         state = _bar_state(frame)
-        if state is not None and prev_state is not None and prev_state[0] > 0 and (
-                state[0] == 0 or (state[1] != prev_state[1] and "%|" in prev)):  # type: ignore[operator]
+        if state is not None and prev_state is not None and prev_state[0] > 0 and "%|" in prev and (  # type: ignore[operator]
+                state[0] == 0 or state[1] != prev_state[1]):
             shown = clean_line(prev)  # type: ignore[arg-type]
             if shown.strip():
                 ends.append(shown)
@@ -113,8 +111,8 @@ def bar_ends(line: str, carry: str | None = None) -> tuple[list[str], str | None
 
 
 def may_end_bar(data: bytes) -> bool:
-    """Cheap test: could these bytes hold a bar's end (see `bar_ends`)? False for Keras bars."""
-    return any(t in data for t in _BAR_TOKENS)
+    """Cheap test: could these bytes hold a bar's end (see `bar_ends`)? Only tqdm bars end (not Keras')."""
+    return b"%" in data and b"%|" in data  # memchr first: most blocks without bars hold no '%' at all
 
 
 def _same_desc(line: str) -> bool:
