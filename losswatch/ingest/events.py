@@ -44,7 +44,7 @@ TRIGGERS: dict[str, tuple[str, ...]] = {
     "event.min_loss_scale": ("loss scale already at minimum", "inimum loss scale reached"),
     "event.nccl_error": ("NCCL error", "ncclInternalError", "Watchdog caught"),
     "event.killed": ("CANCELLED AT", "Killed", "Segmentation fault"),
-    "event.eval_empty": ("esting results of", "valid predictions", "No predictions from the model"),
+    "event.eval_empty": ("esting results of", "predictions"),
 }
 
 _PATTERNS = {m: re.compile(p, re.MULTILINE) for m, p in EVENT_PATTERNS}
