@@ -11,9 +11,9 @@ The fast path (no '\\r', ESC, '\\b' or NUL in a chunk) is one `decode` per chunk
 
 Completed bars: tqdm written to a file (not a terminal) draws one bar after another on the same
 physical line, so a middle frame can be the final state of a bar whose last values a parser needs
-(Lightning's "Epoch N: 100%|…, val_loss=…" just before the bar is reset for epoch N+1). A non-blank
-frame with a progress counter `n/N` (n > 0) followed by a frame of another bar (a lower counter, or
-another description: "Epoch 3:" after "Epoch 2:") is such an end state; `LineSplitter.bar_ends`
+(Lightning's "Epoch N: 100%|…, val_loss=…" just before the bar is reset for epoch N+1). A tqdm
+frame ('%|') with a progress counter `n/N` (n > 0) followed by a frame of another bar (its counter
+back at 0, or another description: "Epoch 3:" after "Epoch 2:") is such an end state; `LineSplitter.bar_ends`
 lists them, with their physical line number, beside the block (the block keeps one logical line per
 physical line). An ordinary bar only counts up, so it gives none; Keras bars give none. Only blocks
 with a tqdm bar ('%|') are looked at, and in them only lines with a counter at 0 or frames of several
@@ -29,7 +29,6 @@ _SPECIAL = re.compile(r"[\r\x1b\b\x00]")
 # a progress counter: tqdm "| 3/8 [", "0/? [", Keras " 3/38 ━"; the first one of a frame counts
 _COUNTER = re.compile(r"(?:^|(?<= ))(\d+)/[\d?]")
 _PERCENT_TAIL = re.compile(r"\s*\d+%$")
-# what a line must hold to end a bar: a tqdm bar ('%|', whose description can change) or a counter at 0
 _PERCENT = re.compile(r"\s*\d+%\|")
 _DESC_START = re.compile(r"\r[^\s\d\r]")  # a frame that starts with a description (or other text)
 
@@ -87,10 +86,10 @@ def bar_ends(line: str, carry: str | None = None) -> tuple[list[str], str | None
 
     A frame is a completed bar when it is a tqdm bar ('%|') with a counter above 0 and the next
     non-blank frame starts another bar: its counter is back at 0 (tqdm draws a new or reset bar at 0
-    first) or its description differs ("Epoch 3:" after "Epoch 2:"). `carry` is the last non-blank frame of earlier text of the same
-    line (already dropped from memory), judged against this text's first frame. The returned last
-    frame is not judged: it is the line's shown text, or the next piece's `carry`. Frames come back
-    cleaned.
+    first) or its description differs ("Epoch 3:" after "Epoch 2:"). `carry` is the last non-blank
+    frame of earlier text of the same line (already dropped from memory), judged against this
+    text's first frame. The returned last frame is not judged: it is the line's shown text, or the
+    next piece's `carry`. Frames come back cleaned.
     """
     if "\x1b" in line:
         line = ANSI_RE.sub("", line)
