@@ -17,7 +17,9 @@ STRUCTURED: dict = {
         "train_loss": Series("loss", steps=_epoch_iter(3750)),
         "lr": Series("lr", steps=_epoch_iter(3750)),
         "acc": Series("acc"), "bbox_mAP": Series("val.bbox_map"),
-    }),
+    }, events={"oom": "event.oom", "traceback": "event.traceback", "fp16_overflow": "event.overflow",
+               # its only ERROR lines: "The testing results of the whole dataset is empty." (NaN model)
+               "error_lines": "event.eval_empty"}),
     "mmengine/rtmdet-tiny-ear_200ep.log": Expect("mmengine", {
         "train_loss": Series("loss", steps=_epoch_iter(6)),
         "lr": Series("lr", steps=_epoch_iter(6)),

@@ -28,6 +28,10 @@ EXAMPLES = [
     ("event.killed", "slurmstepd: error: *** JOB 1 ON n1 CANCELLED AT 2024-01-01 ***"),
     ("event.killed", "Killed"),
     ("event.killed", "Segmentation fault (core dumped)"),
+    ("event.eval_empty", "2021-12-07 20:13:30,805 - mmdet - ERROR - The testing results of the whole dataset is empty."),
+    ("event.eval_empty", "2023-03-01 10:00:00,000 - mmdet - ERROR - testing results of the bbox is empty"),
+    ("event.eval_empty", "[03/01 10:00:00 d2.evaluation.coco_evaluation]: [COCOEvaluator] Did not receive valid predictions."),
+    ("event.eval_empty", "[03/01 10:00:00 d2.evaluation.coco_evaluation]: No predictions from the model!"),
 ]
 
 
@@ -40,3 +44,14 @@ def test_events_still_found(metric, line):
 
 def test_block_without_words_has_no_events():
     assert scan_events("information about inf and nan values\nstep 3 | loss: nan", 1) == []
+
+
+def test_eval_empty_needs_the_whole_phrase():
+    """Docstrings and notes about testing results, or results that are not empty, are no event."""
+    block = "\n".join([
+        "            results (list): Testing results of the dataset.",
+        "Check the testing results of the trained model.",
+        "The testing results of the whole dataset is ready.",
+        "Saving predictions to output/inference/coco_instances_results.json",
+    ])
+    assert scan_events(block, 1) == []

@@ -91,13 +91,9 @@ SPECS: dict[str, Spec] = {
     "torch_dead_relu.log": BUILD_NANOGPT,
 }
 
-# Known parser faults on these real logs (reported to the parsers' authors). strict: the day a parser
-# is fixed the test says so, and the mark goes.
-_RICH = ("lightning: in a 120-column terminal RichProgressBar wraps its metrics, so 'val_loss: 0.036 val_acc: 0.984' "
-         "is on the line after the bar (lines 57 and 59, indented); that continuation line is not read: no val_loss")
-KNOWN_FAULTS: dict[tuple[str, str], str] = {
-    ("lightning_healthy_rich.log", "val_loss"): _RICH,
-}
+# Known parser faults on these real logs (reported to the parsers' authors): strict xfails, so the day a
+# parser is fixed the test says so, and the mark goes. None at present.
+KNOWN_FAULTS: dict[tuple[str, str], str] = {}
 
 
 def _truth(name: str) -> dict:
@@ -359,10 +355,6 @@ def test_lightning_tqdm_train_loss_per_epoch():
     assert close([v for _, v in loss], [v for _, v in truth["train_loss"]], 5e-3)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "tqdm written to a file (not a terminal): epoch N's final state with its val_loss is a middle '\\r' "
-    "frame of the physical line that ends with epoch N+1's bar (after a cursor-up ESC[A); the line "
-    "model keeps only the last frame, so val_loss lands one epoch late"))
 def test_lightning_tqdm_val_loss_per_epoch():
     truth = json.loads((DIR / "lightning.truth.json").read_text())
     _, got = read("lightning_tqdm.log")
@@ -381,3 +373,24 @@ def test_keras3_fit_matches_history():
         assert [st for st, _ in s] == epochs, metric  # one point per epoch, though some bars print twice
         assert close([v for _, v in s], truth[key], 5e-4), metric  # printed with 4 decimals
     assert {m for m in {x.metric for x in got} if m.startswith("test.")} == {"test.loss", "test.acc"}  # evaluate()
+
+
+def test_lightning_rich_metrics_wrapped_onto_the_next_line():
+    """RichProgressBar in a 120-column terminal: the final bar's val_* are on the indented next line."""
+    _, got = read("lightning_healthy_rich.log")
+    truth = _truth("lightning_healthy_rich.log")["metrics"]
+    val = [(s.step, s.value, s.line_no) for s in got if s.metric == "val_loss"]
+    assert val[-1][:2] == (7.0, 0.036) and val[-1][2] == 59
+    assert math.isclose(val[-1][1], truth["val_loss"]["last"], abs_tol=5e-4)
+    acc = [(s.step, s.value) for s in got if s.metric == "val_acc"]
+    assert acc[-1] == (7.0, 0.984)
+    # an indented line after a bar that is not final, or after any other line, is not the bar's
+    reader = LogReader("lightning")
+    text = ("Epoch 2/7  ━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━ 5/40 0:00:00 • 0:00:00 9.9it/s v_num: 0.000 train_loss: 0.5\n"
+            "                                  val_loss: 9.000 val_acc: 0.100\n"
+            "some other line\n"
+            "                                  val_loss: 8.000\n"
+            "Epoch 2/7  ━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━ 40/40 0:00:00 • 0:00:00 9.9it/s v_num: 0.000 train_loss: 0.4\n"
+            "                                  val_loss: 0.700 val_acc: 0.800\n")
+    samples = [(s.metric, s.step, s.value, s.line_no) for s in reader.feed(text.encode(), 0.0)]
+    assert samples == [("loss", 2.0, 0.4, 5), ("val_loss", 2.0, 0.7, 6), ("val_acc", 2.0, 0.8, 6)]

@@ -104,3 +104,91 @@ def test_random_bytes_in_random_pieces_match_the_reference():
         if got is not None:
             out.append(got[1])
         assert out == reference_lines(data), data
+
+
+# --- completed bars: the end state of a bar overwritten by the next bar on the same physical line --
+
+def _bar(desc: str, n: int, total: int, post: str = "") -> bytes:
+    pct = 100 * n // total
+    return f"\r{desc}{pct:3d}%|{'#' * (pct // 10):10s}| {n}/{total} [00:00<00:00, 9.99it/s{post}]".encode()
+
+
+def feed_ends(data: bytes, pieces) -> tuple[list[str], list[tuple[int, str]]]:
+    """Logical lines and completed bars of `data` fed in pieces of the given sizes (cycled)."""
+    sp = LineSplitter()
+    lines: list[str] = []
+    ends: list[tuple[int, str]] = []
+    i = k = 0
+    while i < len(data):
+        size = pieces[k % len(pieces)]
+        got = sp.feed(data[i:i + size])
+        ends.extend(sp.bar_ends)
+        if got is not None:
+            lines.extend(got[1].split("\n"))
+        i += size
+        k += 1
+    got = sp.flush()
+    ends.extend(sp.bar_ends)
+    if got is not None:
+        lines.append(got[1])
+    return lines, ends
+
+
+def test_lightning_epoch_end_in_a_middle_frame_is_a_completed_bar():
+    """tqdm in a file: the epoch's bar redrawn with its val_loss, reset, then the next epoch, one line."""
+    line = (b"\r" + b" " * 20 + b"\x1b[A" + _bar("Epoch 0: ", 8, 8, ", train_loss=0.468, val_loss=0.403")
+            + _bar("Epoch 0: ", 0, 8, ", train_loss=0.468, val_loss=0.403") + b"        "
+            + _bar("Epoch 1: ", 0, 8, ", train_loss=0.468, val_loss=0.403")
+            + b"".join(_bar("Epoch 1: ", k, 8, f", train_loss=0.{k}00, val_loss=0.403") for k in range(1, 9)))
+    data = b"step=1\n" + line + b"\nValidation: |  | 0/? [00:00<?, ?it/s]\x1b[A\n"
+    lines, ends = feed_ends(data, [len(data)])
+    assert lines[1].startswith("Epoch 1: 100%|") and "train_loss=0.800" in lines[1]
+    assert ends == [(2, "Epoch 0: 100%|##########| 8/8 [00:00<00:00, 9.99it/s, train_loss=0.468, val_loss=0.403]")]
+    for pieces in ([1], [7], [3, 50, 1], [333]):
+        assert feed_ends(data, pieces) == (lines, ends), pieces
+
+
+def test_ordinary_bars_give_no_completed_bars():
+    """One tqdm bar counting up, Keras bars (counters from 1, backspaces), HF bars between dict lines."""
+    tqdm_line = b"".join(_bar("Epoch 3: ", k, 40) for k in range(0, 41))
+    keras = b"Epoch 1/2\n" + b"".join(
+        b"\x1b[1m%2d/12\x1b[0m \x1b[32m" % k + "━".encode() * k + b"\x1b[0m - loss: 0.5%d" % k + b"\b" * 40 + b"\r"
+        for k in range(1, 13)) + b"12/12 - loss: 0.4 - val_loss: 0.5\n"
+    hf = b"".join(_bar("", k, 120) for k in range(0, 6)) + b"\r" + b" " * 40 + b"\r{'loss': '1.4', 'epoch': '0.1'}\n"
+    for data in (tqdm_line + b"\n", keras, hf):
+        assert feed_ends(data, [len(data)])[1] == []
+        assert feed_ends(data, [5])[1] == []
+
+
+def test_thousands_of_frames_with_several_bars_in_small_pieces():
+    """A 100 KB+ line of five bars one after another: four completed bars, whole or 7 bytes at a time,
+    with the pending line still bounded (the frames are judged as they are dropped)."""
+    line = b"".join(_bar(f"Epoch {e}: ", k, 1000, f", loss={e}.{k:03d}") for e in range(5) for k in range(1001))
+    assert len(line) > 100_000
+    data = b"a=1\n" + line + b"\nb=2\n"
+    whole = feed_ends(data, [len(data)])
+    assert [ln for ln, _ in whole[1]] == [2, 2, 2, 2]
+    assert [f.rsplit("loss=", 1)[1] for _, f in whole[1]] == ["0.1000]", "1.1000]", "2.1000]", "3.1000]"]
+    assert whole[0][1].endswith("loss=4.1000]") and whole[0][2] == "b=2"
+    sp = LineSplitter()
+    got = []
+    for i in range(0, len(data), 7):
+        sp.feed(data[i:i + 7])
+        got.extend(sp.bar_ends)
+        assert sp.pending_bytes <= (1 << 16) + 128
+    assert got == whole[1]
+    assert feed_ends(data, [4096, 1, 70_000]) == whole
+
+
+def test_random_bars_in_random_pieces_give_the_same_completed_bars():
+    import random
+
+    rng = random.Random(7)
+    alphabet = [_bar("Epoch 0: ", 8, 8, ", val_loss=0.4"), _bar("Epoch 0: ", 0, 8), _bar("Epoch 1: ", 3, 8),
+                _bar("", 5, 120), _bar("", 0, 13), b"\r", b"\n", b"\r\n", b"\x1b[A", b"   ", b"\b", b"x 0/", b" 0/? ["]
+    for _ in range(300):
+        data = b"".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 60)))
+        whole = feed_ends(data, [len(data) or 1])
+        pieces = [rng.randrange(1, 40) for _ in range(20)]
+        assert feed_ends(data, pieces) == whole, data
+        assert [n for n, _ in whole[1]] == sorted(n for n, _ in whole[1])

@@ -1,4 +1,7 @@
-"""Text events that are not numbers but matter: OOM, tracebacks, fp16 overflow, NCCL errors.
+"""Text events that are not numbers but matter: OOM, tracebacks, fp16 overflow, NCCL errors, an
+evaluation that got no results at all (`event.eval_empty`: mmdet's "The testing results of the whole
+dataset is empty", detectron2's "Did not receive valid predictions"; a diverged or dead model
+detects nothing, so its mAP lines are missing rather than 0).
 
 They become samples (`event.oom` = 1 at the line that said it) so rules treat them like any metric.
 Scanned on every block whatever the format, with one combined regex as a cheap pre-filter.
@@ -27,6 +30,8 @@ EVENT_PATTERNS: list[tuple[str, str]] = [
                              r"|Minimum loss scale reached"),
     ("event.nccl_error", r"NCCL error|ncclInternalError|Watchdog caught collective operation timeout"),
     ("event.killed", r"CANCELLED AT|\bKilled\b$|Segmentation fault"),
+    ("event.eval_empty", r"[Tt]esting results of (?:the )?[\w .-]{1,40}? (?:is|are) empty"
+                         r"|Did not receive valid predictions|No predictions from the model"),
 ]
 
 # Literal substrings that every match of a metric's pattern contains. A block is searched with
@@ -39,6 +44,7 @@ TRIGGERS: dict[str, tuple[str, ...]] = {
     "event.min_loss_scale": ("loss scale already at minimum", "inimum loss scale reached"),
     "event.nccl_error": ("NCCL error", "ncclInternalError", "Watchdog caught"),
     "event.killed": ("CANCELLED AT", "Killed", "Segmentation fault"),
+    "event.eval_empty": ("esting results of", "predictions"),
 }
 
 _PATTERNS = {m: re.compile(p, re.MULTILINE) for m, p in EVENT_PATTERNS}

@@ -28,7 +28,7 @@ class LogReader:
         self.splitter = LineSplitter()
         self.format_name: str | None = None
         self.parser: FormatParser | None = None
-        self._undecided: list[tuple[int, str]] = []
+        self._undecided: list[tuple[int, str, bool]] = []
         self._undecided_lines: list[str] = []
         # Detection runs again once this many lines are waiting (grows by a quarter after each
         # unsure try): a live log fed line by line must not re-detect on every line (quadratic).
@@ -49,7 +49,7 @@ class LogReader:
         batch = SampleBatch(time.time() if wall_time is None else wall_time)
         got = self.splitter.feed(data)
         if got is not None:
-            self._block(got[0], got[1], batch, final=False)
+            self._blocks(got[0], got[1], batch, final=False)
         return batch
 
     def finish(self, wall_time: float | None = None) -> SampleBatch:
@@ -57,9 +57,14 @@ class LogReader:
         batch = SampleBatch(time.time() if wall_time is None else wall_time)
         got = self.splitter.flush()
         if got is not None:
-            self._block(got[0], got[1], batch, final=True)
+            self._blocks(got[0], got[1], batch, final=True)
         elif self.parser is None:
             self._decide(batch, final=True)
+        if self.parser is not None:
+            start = len(batch)
+            self.parser.finish(batch)
+            if len(batch) > start:
+                self.last_step = batch.steps[-1]
         return batch
 
     @property
@@ -83,9 +88,28 @@ class LogReader:
         elif self.format_name is not None:
             self.parser = formats.get_format(self.format_name)()
 
-    def _block(self, first_line: int, block: str, batch: SampleBatch, final: bool) -> None:
+    def _blocks(self, first_line: int, block: str, batch: SampleBatch, final: bool) -> None:
+        """A block from the splitter, with the completed-bar frames it found read just before their
+        line, each as a one-line block of that line's number (a bar's end state, e.g. Lightning's
+        epoch bar with its val_loss, overwritten on the same physical line by the next bar)."""
+        ends = self.splitter.bar_ends
+        if not ends:
+            self._block(first_line, block, batch, final)
+            return
+        pos, cur = 0, first_line
+        for line_no, frame in ends:
+            if line_no > cur:
+                end = pos
+                for _ in range(line_no - cur):
+                    end = block.index("\n", end) + 1
+                self._block(cur, block[pos:end - 1], batch, False)
+                pos, cur = end, line_no
+            self._block(line_no, frame, batch, False, bar_end=True)
+        self._block(cur, block[pos:], batch, final)
+
+    def _block(self, first_line: int, block: str, batch: SampleBatch, final: bool, bar_end: bool = False) -> None:
         if self.parser is None:
-            self._undecided.append((first_line, block))
+            self._undecided.append((first_line, block, bar_end))
             self._undecided_lines.extend(block.split("\n"))
             n = len(self._undecided_lines)
             if final or n >= self._next_detect or n >= formats.MAX_UNDECIDED_LINES:
@@ -102,13 +126,17 @@ class LogReader:
             return
         self._choose(name)
         pending, self._undecided, self._undecided_lines = self._undecided, [], []
-        for first_line, block in pending:
-            self._parse(first_line, block, batch)
+        for first_line, block, bar_end in pending:
+            self._parse(first_line, block, batch, bar_end)
 
-    def _parse(self, first_line: int, block: str, batch: SampleBatch) -> None:
+    def _parse(self, first_line: int, block: str, batch: SampleBatch, bar_end: bool = False) -> None:
         assert self.parser is not None
         start = len(batch)
         self.parser.parse(block, first_line, batch)
+        if bar_end:  # a completed bar frame: its samples only (no event or stated fact in a bar)
+            if len(batch) > start:
+                self.last_step = batch.steps[-1]
+            return
         events = scan_events(block, first_line)
         meta = scan_meta(block, first_line)
         if events or meta:

@@ -43,6 +43,10 @@ class FormatParser:
         """
         raise NotImplementedError
 
+    def finish(self, out: SampleBatch) -> None:
+        """End of a finished log: add what a parser still holds back (a record waiting for the rest
+        of a wrapped line). Most parsers hold nothing."""
+
 
 class StepCounter:
     """Per-metric counters for logs that print no step: the n-th value of a metric gets step n-1."""

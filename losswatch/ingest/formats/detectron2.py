@@ -5,6 +5,13 @@ time: 0.6774  data_time: 0.3745  lr: 2.5373e-05  max_mem: 11810M` (step = iter; 
 loss; time/eta/max_mem are not metrics), and the evaluator's `copypaste:` lines
 (`Task: bbox`, `AP,AP50,...`, `0.0103,0.0457,...`) → `val.bbox.ap`, `val.bbox.ap50`, ... at the last
 iter. Per-category AP tables are not read (a category called 'banana' is not a NaN).
+
+Hard-wrapped metric lines (a terminal or a log shipper breaking long lines at a fixed width, e.g.
+`… total_loss: 11.3` / `2  loss_cls: 9.551 …`): a metric line is complete when it ends with its
+last field, `max_mem: NM` (or `lr: x` in a log that never shows max_mem). An incomplete one is held;
+the lines after it that start no new record (not `[` nor blank) are its continuation, joined back
+as they were cut (no separator), and the record is read when complete or when a new record starts,
+at the line where it began. So a value cut in two is never read as its first half.
 """
 
 from __future__ import annotations
@@ -21,6 +28,9 @@ COPYPASTE_RE = re.compile(r"copypaste: (.*?)\s*$")
 PREFIX_RE = re.compile(r"^\[\d\d/\d\d \d\d:\d\d:\d\d[^\]\n]*\]\s*(?:d2|detectron2|fvcore)\b"
                        r"|^\[\d\d/\d\d \d\d:\d\d:\d\d (?:d2|detectron2|fvcore)[\w.]*\]:", re.MULTILINE)
 DETECT_RE = re.compile(r"\biter: \d+\s+total_loss: ")
+MEM_END_RE = re.compile(r"max_mem: \d+M\s*$")
+LR_END_RE = re.compile(r"\blr: [-+]?(?:\d+\.?\d*(?:e[-+]?\d+)?|nan|inf)\s*$")
+RECORD_RE = re.compile(r"(?:^|\s)(?:eta: |iter: )")
 EVAL_TASKS = ("bbox/", "segm/", "keypoints/", "sem_seg/", "panoptic_seg/")
 
 
@@ -33,6 +43,8 @@ class Detectron2Format(FormatParser):
         self.step = 0.0
         self.task = ""
         self.header: list[str] = []
+        self.has_mem = False  # the log's metric lines end with max_mem (not lr)
+        self.partial: tuple[str, int] | None = None  # a hard-wrapped metric line waiting for its rest
 
     @classmethod
     def detect(cls, lines: list[str]) -> float:
@@ -49,23 +61,54 @@ class Detectron2Format(FormatParser):
 
     def parse(self, block: str, first_line: int, out: SampleBatch) -> None:
         for i, line in enumerate(block.split("\n")):
-            if "iter: " in line:
-                m = ITER_RE.search(line)
-                if m and "loss" in line:
-                    self.step = step = float(m.group(1))
-                    for p in PAIR_RE.finditer(m.group(2)):
-                        key = p.group(1)
-                        if is_timing(key):
-                            continue
-                        v = parse_number(p.group(2))
-                        if v is None:
-                            continue
-                        metric = train_name(key)
-                        out.name(metric, key)
-                        out.add(metric, step, v, first_line + i)
+            if self.partial is not None:
+                if line.strip() and not line.startswith("["):  # the rest of a wrapped metric line
+                    text, at = self.partial
+                    self.partial = None
+                    self._record(text + line, at, out)
                     continue
+                text, at = self.partial
+                self.partial = None
+                self._metrics(text, at, out)  # a new record starts: read what there is
+            if "eta: " in line or "iter: " in line:
+                if RECORD_RE.search(line) and not MEM_END_RE.search(line):
+                    self._record(line, first_line + i, out)
+                    continue
+                self._metrics(line, first_line + i, out)
+                continue
             if "copypaste: " in line:
                 self._copypaste(line, first_line + i, out)
+
+    def finish(self, out: SampleBatch) -> None:
+        """End of a finished log: a metric line still waiting for its rest is read as it is."""
+        if self.partial is not None:
+            text, at = self.partial
+            self.partial = None
+            self._metrics(text, at, out)
+
+    def _record(self, text: str, line_no: int, out: SampleBatch) -> None:
+        """A metric line that may be cut: read it if complete, else hold it for its continuation."""
+        if MEM_END_RE.search(text) or (not self.has_mem and "max_mem" not in text and LR_END_RE.search(text)):
+            self._metrics(text, line_no, out)
+        else:
+            self.partial = (text, line_no)
+
+    def _metrics(self, line: str, line_no: int, out: SampleBatch) -> None:
+        m = ITER_RE.search(line)
+        if m and "loss" in line:
+            if not self.has_mem and "max_mem: " in line:
+                self.has_mem = True
+            self.step = step = float(m.group(1))
+            for p in PAIR_RE.finditer(m.group(2)):
+                key = p.group(1)
+                if is_timing(key):
+                    continue
+                v = parse_number(p.group(2))
+                if v is None:
+                    continue
+                metric = train_name(key)
+                out.name(metric, key)
+                out.add(metric, step, v, line_no)
 
     def _copypaste(self, line: str, line_no: int, out: SampleBatch) -> None:
         m = COPYPASTE_RE.search(line)
