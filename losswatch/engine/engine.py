@@ -32,6 +32,7 @@ class CompiledRule:
     timed: bool
     needs: frozenset
     uses_now: bool
+    first: set[int] = field(default_factory=set)  # streams the condition reads at every evaluation
     never: bool = False  # the condition is a constant false (e.g. a var switched it off)
     inhibitors: list[int] = field(default_factory=list)
 
@@ -66,7 +67,8 @@ def compile_rules(rules: list[RuleDef]) -> tuple[list[CompiledRule], list[Stream
         timed = cond.uses_now or r.for_.unit == "seconds" or r.keep_firing_for.unit == "seconds"
         out.append(CompiledRule(len(out), r, comp.scalar(cond), comp.scalar(val),
                                 {k: comp.scalar(f) for k, f in fields.items()}, triggers, timed,
-                                needs(r.when, r.vars), cond.uses_now, cond.kind == "const" and not cond.const))
+                                needs(r.when, r.vars), cond.uses_now, set(cond.first or ()),
+                                cond.kind == "const" and not cond.const))
     ids = {cr.rule.id: cr.index for cr in out}
     for cr in out:
         cr.inhibitors = [ids[i] for i in cr.rule.inhibited_by if i in ids and ids[i] != cr.index]
@@ -100,6 +102,20 @@ def _inhibitors_first(rules: list[CompiledRule]) -> list[CompiledRule]:
 THIN_FULL = 1000
 
 
+def next_eval(n: int) -> int:
+    """The first evaluation opportunity after the n-th that a thinned rule is evaluated at: every
+    one up to THIN_FULL, then those m with m % ceil(m / THIN_FULL) == 0."""
+    m = n + 1
+    if m <= THIN_FULL:
+        return m
+    while True:
+        c = -(-m // THIN_FULL)
+        k = -(-m // c) * c  # the first multiple of c from m on
+        if -(-k // THIN_FULL) == c:
+            return k
+        m = c * THIN_FULL + 1
+
+
 class _Fmt(dict):
     def __missing__(self, key: str) -> float:  # validated at load time; defensive only
         return math.nan
@@ -120,22 +136,81 @@ def render(template: str, values: dict) -> str:
         return template
 
 
-class RunState:
-    """The streams and alert states of one run."""
+def _closure(specs: list[StreamSpec], streams: set[int]) -> set[int]:
+    """These streams and every stream they are computed from (sources, and the windows views read)."""
+    out: set[int] = set()
+    todo = list(streams)
+    while todo:
+        i = todo.pop()
+        if i in out:
+            continue
+        out.add(i)
+        spec = specs[i]
+        todo.extend(j for j in (spec.source, spec.view_of) if j is not None)
+    return out
 
-    def __init__(self, specs: list[StreamSpec], nrules: int) -> None:
+
+# A lazy stream's source log is handed over and emptied at the end of a batch once it holds this many points.
+LOG_CAP = 4096
+
+
+class LazyRead:
+    """What an expression reads in place of a lazy stream: `get` first lets it (and the lazy streams
+    it is computed from, sources first) catch up, so the answer is the eager one."""
+
+    __slots__ = ("stream", "chain")
+
+    def __init__(self, stream: F.Stream, chain: list[F.Stream]) -> None:
+        self.stream = stream
+        self.chain = chain
+
+    def get(self) -> float | None:
+        for s in self.chain:
+            s.sync()
+        return self.stream.get()
+
+
+class RunState:
+    """The streams and alert states of one run.
+
+    `lazy`: stream indices fed lazily (see functions.Stream); expressions read `reads`, where a lazy
+    stream is behind a LazyRead.
+    """
+
+    def __init__(self, specs: list[StreamSpec], nrules: int, lazy: set[int] | None = None) -> None:
+        lazy = lazy or set()
         self.streams: list[F.Stream] = []
         self.bases: dict[str, F.Base] = {}
-        for spec in specs:
+        logs: dict[int, F.Log] = {}
+        for k, spec in enumerate(specs):
             if spec.factory is None:
                 s: F.Stream = F.Base(spec.rising)
                 self.bases[spec.metric] = s  # type: ignore[assignment]
             else:
                 s = spec.factory(spec.rising)
-                self.streams[spec.source].children.append(s)  # type: ignore[index]
+                src = spec.source
+                assert src is not None
+                if k in lazy:
+                    log = logs.get(src)
+                    if log is None:
+                        log = logs[src] = F.Log()
+                        self.streams[src].children.append(log)
+                    log.kids.append(s)
+                    s.log_in = log
+                else:
+                    assert src not in lazy, "an eager stream cannot read a lazy one"
+                    self.streams[src].children.append(s)
                 if spec.view_of is not None:
                     s.source = self.streams[spec.view_of]  # type: ignore[attr-defined]
             self.streams.append(s)
+        self.logs = [logs[k] for k in sorted(logs)]
+        # per metric: its Base, the pushes of the streams fed eagerly from it, the append of its log
+        self.fan: dict[str, tuple[F.Base, tuple, object]] = {
+            m: (b, tuple(c.push for c in b.children if type(c) is not F.Log),
+                next((c.items.append for c in b.children if type(c) is F.Log), None))
+            for m, b in self.bases.items()}
+        self.reads: list = [LazyRead(s, [self.streams[j] for j in sorted(_closure(specs, {i}) & lazy)])
+                            if i in lazy else s for i, s in enumerate(self.streams)]
         self.alerts = [AlertState() for _ in range(nrules)]
         self.firing = [False] * nrules
         self.first_step = [math.nan] * nrules
@@ -144,6 +219,7 @@ class RunState:
         self.version = 0  # bumped when a metric appears
         self.active = [False] * nrules
         self.seen = [0] * nrules  # evaluation opportunities, for thinning
+        self.next_eval = [1] * nrules  # the opportunity a thinned rule is evaluated at next
         self.checked = [-1] * nrules
 
 
@@ -162,35 +238,63 @@ class Engine:
         self._timed = [r for r in self.rules if r.timed and not r.never]
         # rules that read the clock (since_last) only change when time passes: evaluated by tick()
         self._clock = {r.index for r in self.rules if r.uses_now}
+        self._lazy = self._plan_lazy()
+
+    def _plan_lazy(self) -> set[int]:
+        """Which streams to feed lazily: all but those read at every line of their metric.
+
+        A thinned rule is evaluated at every ~n/1000-th line, a rule `on: [val_loss]` only at
+        validation lines, the right side of `loss > 1.5 * median(loss, 50) and zscore(...) > 6`
+        only when the left holds: the windows only they read catch up in one go when read.
+        Which streams are lazy only changes the cost, never a value."""
+        specs = self.specs
+        hot: set[int] = set()
+        for r in self.rules:
+            if r.never or r.rule.thin or r.index in self._clock:
+                continue  # evaluated rarely: by thinning, or as time passes
+            hot |= _closure(specs, {i for i in r.first if specs[i].metric in r.metrics})
+        return {i for i, sp in enumerate(specs) if sp.factory is not None} - hot
 
     # -- RuleEngine --------------------------------------------------------------------------------
 
     def process(self, run: str, store: Store, batch) -> list[Alert]:
         rs = self.runs.get(run)
         if rs is None:
-            rs = self.runs[run] = RunState(self.specs, len(self.rules))
+            rs = self.runs[run] = RunState(self.specs, len(self.rules), self._lazy)
         out: list[Alert] = []
-        bases = rs.bases
+        fan = rs.fan
         t = batch.wall_time
-        touched: set[str] = set()
+        touched: list[str] = []
         cur = None
+        evaluate = self._evaluate
         for metric, step, value, line in zip(batch.metrics, batch.steps, batch.values, batch.lines, strict=True):
             if line != cur:
                 if touched:
-                    self._evaluate(run, rs, touched, cur, t, out)
-                    touched = set()
+                    evaluate(run, rs, tuple(touched), cur, t, out)
+                    touched = []
                 cur = line
-            b = bases.get(metric)
-            if b is None:
+            f = fan.get(metric)
+            if f is None:
                 continue
+            b, pushes, log = f
             if not b.n:
                 rs.present.add(metric)
                 rs.version += 1
-            b.line = line
-            b.push(step, value, t)
-            touched.add(metric)
+            b.line = line  # Base.push, inlined
+            b.value = value
+            b.step = step
+            b.wall_time = t
+            b.n += 1
+            if log is not None:
+                log((step, value, t))  # type: ignore[operator]
+            for push in pushes:
+                push(step, value, t)
+            touched.append(metric)
         if touched:
-            self._evaluate(run, rs, touched, cur, t, out)
+            evaluate(run, rs, tuple(touched), cur, t, out)
+        for log in rs.logs:
+            if len(log.items) > LOG_CAP:
+                log.trim()
         return out
 
     def tick(self, run: str, store: Store, now: float) -> list[Alert]:
@@ -209,15 +313,16 @@ class Engine:
 
     # -- evaluation --------------------------------------------------------------------------------
 
-    def _rules_for(self, touched: set[str]) -> list[tuple[CompiledRule, int, bool, tuple[str, ...]]]:
-        """The rules to evaluate when these metrics changed, in order, each with its changed metrics."""
-        key = frozenset(touched)
-        rules = self._cache.get(key)
+    def _rules_for(self, touched: tuple[str, ...]) -> list[tuple[CompiledRule, int, bool, tuple[str, ...], bool, Scalar]]:
+        """The rules to evaluate when these metrics changed (in the order they were logged on the line),
+        in order, each with its changed metrics, whether it has a warm-up, and its condition."""
+        rules = self._cache.get(touched)
         if rules is None:
-            idx = {r.index for m in touched for r in self._by_metric.get(m, ())}
-            rules = [(r, r.index, r.rule.thin, tuple(sorted(r.metrics & key))) for r in self.rules
-                     if r.index in idx and not r.never and r.index not in self._clock]
-            self._cache[key] = rules
+            key = set(touched)
+            idx = {r.index for m in key for r in self._by_metric.get(m, ())}
+            rules = [(r, r.index, r.rule.thin, tuple(sorted(r.metrics & key)), bool(r.rule.warmup.amount), r.cond)
+                     for r in self.rules if r.index in idx and not r.never and r.index not in self._clock]
+            self._cache[touched] = rules
         return rules
 
     @staticmethod
@@ -229,23 +334,35 @@ class Engine:
                 step, line = b.step, b.line
         return step, line
 
-    def _evaluate(self, run: str, rs: RunState, touched: set[str], line: int, t: float, out: list[Alert]) -> None:
+    def _evaluate(self, run: str, rs: RunState, touched: tuple[str, ...], line: int, t: float,
+                  out: list[Alert]) -> None:
+        """_eval_rule for each rule these metrics trigger, inlined: this runs once per log line."""
+        rules = self._cache.get(touched)
+        if rules is None:
+            rules = self._rules_for(touched)
         bases = rs.bases
         active = rs.active
-        seen = rs.seen
+        seen, nxt = rs.seen, rs.next_eval
         checked, version = rs.checked, rs.version
-        for r, i, thin, changed in self._rules_for(touched):
+        streams, alerts = rs.reads, rs.alerts
+        for r, i, thin, changed, warm, cond in rules:
             if not active[i] and (checked[i] == version or not self._activate(rs, r)):
                 continue
             if thin:
                 n = seen[i] = seen[i] + 1
-                if n > THIN_FULL and n % -(-n // THIN_FULL):
+                if n < nxt[i]:
                     continue
+                nxt[i] = next_eval(n)
             if len(changed) == 1:
                 step = bases[changed[0]].step
             else:
                 step = max(bases[m].step for m in changed)
-            self._eval_rule(run, rs, r, step, line, t, out)
+            if warm and self._warming(rs, i, r.rule, step):
+                continue
+            v = cond(streams, t)
+            if v is None or (not v and alerts[i].state == "inactive"):
+                continue  # missing data changes nothing; a false condition leaves an inactive alert as it is
+            self._decide(run, rs, r, bool(v), step, line, t, out)
 
     @staticmethod
     def _activate(rs: RunState, r: CompiledRule) -> bool:
@@ -264,10 +381,16 @@ class Engine:
         rule = r.rule
         if rule.warmup.amount and self._warming(rs, i, rule, step):
             return
-        v = r.cond(rs.streams, t)
+        v = r.cond(rs.reads, t)
         if v is None:
             return  # missing data changes nothing
-        cond = bool(v)
+        self._decide(run, rs, r, bool(v), step, line, t, out)
+
+    def _decide(self, run: str, rs: RunState, r: CompiledRule, cond: bool, step: float, line: int, t: float,
+                out: list[Alert]) -> None:
+        """Apply one evaluation's outcome to the rule's alert state; append the alert when it changes."""
+        i = r.index
+        rule = r.rule
         a = rs.alerts[i]
         if cond and a.state != "firing" and r.inhibitors and any(rs.firing[j] for j in r.inhibitors):
             cond = False
@@ -299,7 +422,7 @@ class Engine:
 
     def _alert(self, run: str, rs: RunState, r: CompiledRule, state: str, step: float, line: int,
                t: float) -> Alert:
-        st = rs.streams
+        st = rs.reads
         rule = r.rule
         value = _fmt_value(r.value(st, t))
         shown_step = int(step) if step == step and step == int(step) else step

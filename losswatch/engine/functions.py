@@ -35,22 +35,54 @@ def _finite(x: float) -> bool:
 
 
 class Stream:
-    """A series derived from an input series; subclasses implement `push` and `get`."""
+    """A series derived from an input series; subclasses implement `push` and `get`.
 
-    __slots__ = ("children", "rising", "step", "wall_time", "line")
+    A stream is fed eagerly (its source calls `push` for each new point) or lazily: it then reads
+    its source's `Log` and catches up in `sync`, just before someone reads it. A lazy stream sees
+    the same points in the same order, so what it answers after `sync` is what the eager one would
+    answer; the engine makes the streams that only rarely evaluated rules read lazy, and catching up
+    a run of points (`push_many`) costs less than one push per point."""
+
+    __slots__ = ("children", "rising", "step", "wall_time", "line", "log_in", "pos")
 
     def __init__(self, rising: bool) -> None:
-        self.children: list[Stream] = []
+        self.children: list = []
         self.rising = rising
         self.step = math.nan
         self.wall_time = math.nan
         self.line = 0
+        self.log_in: Log | None = None  # lazy: the source's log of points, read from `pos` on
+        self.pos = 0
 
     def push(self, step: float, x: float, t: float) -> None:
         raise NotImplementedError
 
     def get(self) -> float | None:
         raise NotImplementedError
+
+    def sync(self) -> None:
+        """Catch up with the points the source logged since the last sync (lazy streams only)."""
+        items = self.log_in.items  # type: ignore[union-attr]
+        lo = self.pos
+        if lo < len(items):
+            self.pos = len(items)
+            self.push_many(items, lo)
+
+    def push_many(self, items: list[tuple[float, float, float]], lo: int) -> None:
+        """push() each point of items[lo:] in order; subclasses may do a run in one go."""
+        push = self.push
+        for i in range(lo, len(items)):
+            step, x, t = items[i]
+            push(step, x, t)
+
+    def emit_many(self, out: list[tuple[float, float, float]]) -> None:
+        """Hand a run of new values (step, value, t) to the streams that read this one."""
+        for c in self.children:
+            if type(c) is Log:
+                c.items.extend(out)
+            else:
+                for step, v, t in out:
+                    c.push(step, v, t)
 
     def emit(self, step: float, t: float) -> None:
         """Hand this stream's new value to the streams that read it."""
@@ -59,6 +91,26 @@ class Stream:
             if v is not None:
                 for c in self.children:
                     c.push(step, v, t)
+
+
+class Log:
+    """The points a stream emits, kept for its lazy readers until they catch up (`kids`: their streams)."""
+
+    __slots__ = ("items", "kids")
+
+    def __init__(self) -> None:
+        self.items: list[tuple[float, float, float]] = []
+        self.kids: list[Stream] = []
+
+    def push(self, step: float, x: float, t: float) -> None:
+        self.items.append((step, x, t))
+
+    def trim(self) -> None:
+        """Let every reader catch up, then forget the points (bounds the memory of a never-read stream)."""
+        for k in self.kids:
+            k.sync()
+            k.pos = 0
+        self.items.clear()
 
 
 class Base(Stream):
@@ -100,6 +152,16 @@ class Elementwise(Stream):
         if self.children:
             self.emit(step, t)
 
+    def push_many(self, items: list[tuple[float, float, float]], lo: int) -> None:
+        f = self.f
+        if self.children:
+            out = [(step, f(x), t) for step, x, t in items[lo:]]
+            self.value = out[-1][1]
+            self.emit_many(out)
+        else:
+            self.value = f(items[-1][1])
+        self.step = items[-1][0]
+
     def get(self) -> float | None:
         return self.value
 
@@ -133,6 +195,12 @@ class First(Stream):
         if self.children:
             self.emit(step, t)
 
+    def push_many(self, items: list[tuple[float, float, float]], lo: int) -> None:
+        if self.children:
+            return Stream.push_many(self, items, lo)
+        if self.value is None:
+            self.step, self.value, _ = items[lo]
+
     def get(self) -> float | None:
         return self.value
 
@@ -159,6 +227,12 @@ class Count(Stream):
         if self.children:
             self.emit(step, t)
 
+    def push_many(self, items: list[tuple[float, float, float]], lo: int) -> None:
+        if self.children or self.n is not None:
+            return Stream.push_many(self, items, lo)
+        self.total += len(items) - lo
+        self.step = items[-1][0]
+
     def get(self) -> float | None:
         return float(self.total if self.n is None else len(self.steps))
 
@@ -182,6 +256,14 @@ class Nonfinite(Stream):
         self.step = step
         if self.children:
             self.emit(step, t)
+
+    def push_many(self, items: list[tuple[float, float, float]], lo: int) -> None:
+        if self.children:
+            return Stream.push_many(self, items, lo)
+        win = self.win
+        win.extend(x - x != 0 for _, x, _ in items[max(lo, len(items) - win.maxlen):])  # type: ignore[operator]
+        self.bad = sum(win)
+        self.step = items[-1][0]
 
     def get(self) -> float | None:
         return float(self.bad) if self.win else None
@@ -255,6 +337,13 @@ class SmallExtreme(Stream):
         if self.children:
             self.emit(step, t)
 
+    def push_many(self, items: list[tuple[float, float, float]], lo: int) -> None:
+        if self.children:
+            return Stream.push_many(self, items, lo)
+        self.i += len(items) - lo
+        self.ring.extend(x for _, x, _ in items[max(lo, len(items) - self.n):])
+        self.step = items[-1][0]
+
     def get(self) -> float | None:
         if self.i < self.n:
             return None
@@ -278,6 +367,13 @@ class Lag(Stream):
         self.ring.append(x)
         if self.children:
             self.emit(step, t)
+
+    def push_many(self, items: list[tuple[float, float, float]], lo: int) -> None:
+        if self.children:
+            return Stream.push_many(self, items, lo)
+        ring = self.ring
+        ring.extend(x for _, x, _ in items[max(lo, len(items) - ring.maxlen):])  # type: ignore[operator]
+        self.step = items[-1][0]
 
     def get(self) -> float | None:
         ring = self.ring
@@ -320,6 +416,34 @@ class Extreme(Stream):
         if self.children:
             self.emit(step, t)
 
+    def push_many(self, items: list[tuple[float, float, float]], lo: int) -> None:
+        if self.children:
+            return Stream.push_many(self, items, lo)
+        is_max = self.is_max
+        if self.n is None:
+            b = self.best
+            for _, x, _ in items[lo:]:
+                if x - x == 0 and (b is None or (x > b if is_max else x < b)):
+                    b = x
+            self.best = b
+            self.i += len(items) - lo
+        else:
+            dq, n, i = self.dq, self.n, self.i
+            for _, x, _ in items[lo:]:
+                i += 1
+                if x - x == 0:
+                    if is_max:
+                        while dq and dq[-1][1] <= x:
+                            dq.pop()
+                    else:
+                        while dq and dq[-1][1] >= x:
+                            dq.pop()
+                    dq.append((i, x))
+                while dq and dq[0][0] <= i - n:
+                    dq.popleft()
+            self.i = i
+        self.step = items[-1][0]
+
     def get(self) -> float | None:
         if self.n is None:
             return self.best
@@ -348,6 +472,16 @@ class Best(Stream):
                 self.best_step = step
         if self.children:
             self.emit(step, t)
+
+    def push_many(self, items: list[tuple[float, float, float]], lo: int) -> None:
+        if self.children:
+            return Stream.push_many(self, items, lo)
+        b, bs, rising = self.best, self.best_step, self.rising
+        for step, x, _ in items[lo:]:
+            if x - x == 0 and (b is None or (x > b if rising else x < b)):
+                b, bs = x, step
+        self.best, self.best_step = b, bs
+        self.step = items[-1][0]
 
     def get(self) -> float | None:
         if self.want_step:
@@ -457,6 +591,44 @@ class Ordered(Stream):
         if self.children:
             self.emit(step, t)
 
+    def push_many(self, items: list[tuple[float, float, float]], lo: int) -> None:
+        win, srt, n = self.win, self.sorted, self.n
+        if self.has_pending:
+            self._flush()
+        if self.children:
+            if type(self) is not Ordered or self.kind == "zscore":
+                return Stream.push_many(self, items, lo)
+            # each point is taken in at once (emit reads the median), as in push + emit
+            kind = self.kind
+            out = []
+            for step, x, t in items[lo:]:
+                if x - x == 0:
+                    win.append(x)
+                    insort(srt, x)
+                    if len(win) > n:
+                        del srt[bisect_left(srt, win.popleft())]
+                if win:
+                    m = len(srt)
+                    h = m // 2
+                    med = srt[h] if m % 2 else 0.5 * (srt[h - 1] + srt[h])
+                    out.append((step, med if kind == "median" else sorted_mad(srt, med), t))
+            self.pending = items[-1][1]
+            self.step = items[-1][0]
+            self.z_ok = False
+            if out:
+                self.emit_many(out)
+            return
+        for i in range(lo, len(items) - 1):
+            x = items[i][1]
+            if x - x == 0:
+                win.append(x)
+                insort(srt, x)
+                if len(win) > n:
+                    del srt[bisect_left(srt, win.popleft())]
+        self.step, self.pending, _ = items[-1]
+        self.has_pending = True
+        self.z_ok = False
+
     def _zscore(self, x: float) -> float | None:
         if len(self.win) < min(self.n, ZSCORE_MIN):
             return None
@@ -522,6 +694,11 @@ class View(Stream):
         if self.children:
             self.emit(step, t)
 
+    def push_many(self, items: list[tuple[float, float, float]], lo: int) -> None:
+        if self.children:
+            return Stream.push_many(self, items, lo)
+        self.step = items[-1][0]
+
 
 class BestStepView(View):
     """best_step(x) read from the Best stream of best(x)."""
@@ -576,6 +753,27 @@ class Ema(Stream):
             self.last_step = step
         if self.children:
             self.emit(step, t)
+
+    def push_many(self, items: list[tuple[float, float, float]], lo: int) -> None:
+        value, last, n = self.value, self.last_step, self.n
+        exp = math.exp
+        out: list[tuple[float, float, float]] | None = [] if self.children else None
+        for step, x, t in items[lo:]:
+            if x - x == 0:
+                if value is None:
+                    value = x
+                else:
+                    d = step - last
+                    if not d > 0:
+                        d = 1.0
+                    value += (1.0 - exp(-d / n)) * (x - value)
+                last = step
+            if out is not None and value is not None:
+                out.append((step, value, t))
+        self.value, self.last_step = value, last
+        self.step = items[-1][0]
+        if out:
+            self.emit_many(out)
 
     def get(self) -> float | None:
         return self.value
@@ -706,6 +904,41 @@ class RelImprovement(Stream):
         if self.children:
             self.emit(step, t)
 
+    def push_many(self, items: list[tuple[float, float, float]], lo: int) -> None:
+        if self.children:
+            return Stream.push_many(self, items, lo)
+        rising, n, frac = self.rising, self.n, self.frac
+        blocks, dq = self.blocks, self.dq
+        i, old_best, open_best, open_n, open_cap = self.i, self.old_best, self.open_best, self.open_n, self.open_cap
+        for _, x, _ in items[lo:]:
+            i += 1
+            if x - x == 0 and (open_best is None or (x > open_best if rising else x < open_best)):
+                open_best = x
+            open_n += 1
+            size = n if not frac else max(n, int(frac * i))
+            if open_n >= open_cap:
+                b = open_best
+                blocks.append((i, b))
+                if b is not None:
+                    if rising:
+                        while dq and not dq[-1][1] > b:
+                            dq.pop()
+                    else:
+                        while dq and not dq[-1][1] < b:
+                            dq.pop()
+                    dq.append((i, b))
+                open_best, open_n = None, 0
+                open_cap = max(1, size // 256)
+            lim = i - size
+            while blocks and blocks[0][0] <= lim:
+                last, b = blocks.popleft()
+                if b is not None and (old_best is None or (b > old_best if rising else b < old_best)):
+                    old_best = b
+                if dq and dq[0][0] == last:
+                    dq.popleft()
+        self.i, self.old_best, self.open_best, self.open_n, self.open_cap = i, old_best, open_best, open_n, open_cap
+        self.step = items[-1][0]
+
     def get(self) -> float | None:
         b = self.old_best
         if b is None:
@@ -753,6 +986,24 @@ class Rebound(Stream):
         if self.children:
             self.emit(step, t)
 
+    def push_many(self, items: list[tuple[float, float, float]], lo: int) -> None:
+        if self.children:
+            return Stream.push_many(self, items, lo)
+        peak, low, value, decayed = self.peak, self.low, self.value, self.decayed
+        for _, x, _ in items[lo:]:
+            if x - x == 0:
+                if not decayed:
+                    if peak is None or x >= peak:
+                        peak = low = x
+                    else:
+                        decayed = True
+                        low = x
+                elif low is None or x < low:
+                    low = x
+                value = x / low if decayed and low and low > 0 else 1.0
+        self.peak, self.low, self.value, self.decayed = peak, low, value, decayed
+        self.step = items[-1][0]
+
     def get(self) -> float | None:
         return self.value
 
@@ -778,6 +1029,12 @@ class Interval(Stream):
         if self.children:
             self.emit(step, t)
 
+    def push_many(self, items: list[tuple[float, float, float]], lo: int) -> None:
+        if self.children:
+            return Stream.push_many(self, items, lo)
+        self.times.extend(t for _, _, t in items[lo:] if t - t == 0)
+        self.step = items[-1][0]
+
     def get(self) -> float | None:
         ts = self.times
         if len(ts) < 2:
@@ -801,6 +1058,11 @@ class StepOf(Stream):
         self.step = step
         if self.children:
             self.emit(step, t)
+
+    def push_many(self, items: list[tuple[float, float, float]], lo: int) -> None:
+        if self.children:
+            return Stream.push_many(self, items, lo)
+        self.step = items[-1][0]
 
     def get(self) -> float | None:
         return None if self.step != self.step else self.step
