@@ -220,6 +220,9 @@ class RunState:
         self.active = [False] * nrules
         self.seen = [0] * nrules  # evaluation opportunities, for thinning
         self.next_eval = [1] * nrules  # the opportunity a thinned rule is evaluated at next
+        self.wake = 0  # lines that may pass with the thinned rules skipped as a whole (plus one)
+        self.wake_version = -1
+        self.pend: dict[tuple[str, ...], int] = {}  # such lines per metric set, not yet counted
         self.checked = [-1] * nrules
 
 
@@ -239,6 +242,7 @@ class Engine:
         # rules that read the clock (since_last) only change when time passes: evaluated by tick()
         self._clock = {r.index for r in self.rules if r.uses_now}
         self._lazy = self._plan_lazy()
+        self._thinned = [r for r in self.rules if r.rule.thin and not r.never and r.index not in self._clock]
 
     def _plan_lazy(self) -> set[int]:
         """Which streams to feed lazily: all but those read at every line of their metric.
@@ -313,17 +317,18 @@ class Engine:
 
     # -- evaluation --------------------------------------------------------------------------------
 
-    def _rules_for(self, touched: tuple[str, ...]) -> list[tuple[CompiledRule, int, bool, tuple[str, ...], bool, Scalar]]:
-        """The rules to evaluate when these metrics changed (in the order they were logged on the line),
-        in order, each with its changed metrics, whether it has a warm-up, and its condition."""
-        rules = self._cache.get(touched)
-        if rules is None:
+    def _rules_for(self, touched: tuple[str, ...]) -> tuple[list, list, list[int]]:
+        """The rules to evaluate when these metrics changed (in the order they were logged on the line):
+        all of them in order, each with its changed metrics, whether it has a warm-up, and its
+        condition; the same without the thinned rules; the thinned rules' indices."""
+        entry = self._cache.get(touched)
+        if entry is None:
             key = set(touched)
             idx = {r.index for m in key for r in self._by_metric.get(m, ())}
             rules = [(r, r.index, r.rule.thin, tuple(sorted(r.metrics & key)), bool(r.rule.warmup.amount), r.cond)
                      for r in self.rules if r.index in idx and not r.never and r.index not in self._clock]
-            self._cache[touched] = rules
-        return rules
+            entry = self._cache[touched] = (rules, [e for e in rules if not e[2]], [e[1] for e in rules if e[2]])
+        return entry
 
     @staticmethod
     def _where(rs: RunState, metrics: set[str]) -> tuple[float | None, int]:
@@ -336,10 +341,23 @@ class Engine:
 
     def _evaluate(self, run: str, rs: RunState, touched: tuple[str, ...], line: int, t: float,
                   out: list[Alert]) -> None:
-        """_eval_rule for each rule these metrics trigger, inlined: this runs once per log line."""
-        rules = self._cache.get(touched)
-        if rules is None:
-            rules = self._rules_for(touched)
+        """_eval_rule for each rule these metrics trigger, inlined: this runs once per log line.
+
+        Thinned rules are skipped as a whole while `rs.wake` > 1: no thinned rule can reach its next
+        evaluation point before that many lines have passed (each line brings a rule's count at
+        most one closer). Their counts are brought up to date (`_settle`) before they are looked at."""
+        entry = self._cache.get(touched)
+        if entry is None:
+            entry = self._rules_for(touched)
+        if rs.wake > 1 and rs.wake_version == rs.version:
+            rs.wake -= 1
+            rules = entry[1]
+            if entry[2]:
+                pend = rs.pend
+                pend[touched] = pend.get(touched, 0) + 1
+        else:
+            self._settle(rs)
+            rules = entry[0]
         bases = rs.bases
         active = rs.active
         seen, nxt = rs.seen, rs.next_eval
@@ -363,6 +381,28 @@ class Engine:
             if v is None or (not v and alerts[i].state == "inactive"):
                 continue  # missing data changes nothing; a false condition leaves an inactive alert as it is
             self._decide(run, rs, r, bool(v), step, line, t, out)
+        if rules is entry[0]:
+            self._wake(rs)
+
+    def _settle(self, rs: RunState) -> None:
+        """Count the evaluation opportunities of the lines whose thinned rules were skipped as a whole."""
+        if rs.pend:
+            seen, active = rs.seen, rs.active
+            for key, c in rs.pend.items():
+                for i in self._cache[key][2]:
+                    if active[i]:
+                        seen[i] += c
+            rs.pend.clear()
+
+    def _wake(self, rs: RunState) -> None:
+        """How many lines may pass before a thinned rule needs its own count again."""
+        if rs.wake_version != rs.version:
+            for r in self._thinned:  # a rule that cannot be activated stays so until a metric appears
+                if not rs.active[r.index]:
+                    self._activate(rs, r)
+            rs.wake_version = rs.version
+        seen, nxt = rs.seen, rs.next_eval
+        rs.wake = min((nxt[r.index] - seen[r.index] for r in self._thinned if rs.active[r.index]), default=1 << 60)
 
     @staticmethod
     def _activate(rs: RunState, r: CompiledRule) -> bool:
