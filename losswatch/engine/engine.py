@@ -154,19 +154,41 @@ def _closure(specs: list[StreamSpec], streams: set[int]) -> set[int]:
 LOG_CAP = 4096
 
 
+# A lazy stream read at one line in EAGER_EVERY or more often (over READS_WINDOW reads) is fed eagerly
+# from then on: catching up one point at a time costs more than a push. Not in the first EAGER_AFTER
+# lines, while thinned rules are still evaluated often (every line up to THIN_FULL, then every 2nd...).
+READS_WINDOW = 256
+EAGER_EVERY = 4
+EAGER_AFTER = 8 * THIN_FULL
+
+
 class LazyRead:
     """What an expression reads in place of a lazy stream: `get` first lets it (and the lazy streams
-    it is computed from, sources first) catch up, so the answer is the eager one."""
+    it is computed from, sources first) catch up, so the answer is the eager one. Once per line
+    (`clock`: the run's evaluated lines) is enough: no point arrives while a line is evaluated."""
 
-    __slots__ = ("stream", "chain")
+    __slots__ = ("rs", "index", "stream", "chain", "stamp", "reads", "since")
 
-    def __init__(self, stream: F.Stream, chain: list[F.Stream]) -> None:
-        self.stream = stream
+    def __init__(self, rs: RunState, index: int, chain: list[F.Stream]) -> None:
+        self.rs = rs
+        self.index = index
+        self.stream = rs.streams[index]
         self.chain = chain
+        self.stamp = -1
+        self.reads = 0
+        self.since = 0
 
     def get(self) -> float | None:
-        for s in self.chain:
-            s.sync()
+        now = self.rs.clock
+        if self.stamp != now:
+            self.stamp = now
+            for s in self.chain:
+                s.sync()
+            self.reads += 1
+            if self.reads >= READS_WINDOW:
+                if now - self.since <= EAGER_EVERY * READS_WINDOW and now > EAGER_AFTER:
+                    self.rs.make_eager(self.index)
+                self.reads, self.since = 0, now
         return self.stream.get()
 
 
@@ -204,12 +226,12 @@ class RunState:
                     s.source = self.streams[spec.view_of]  # type: ignore[attr-defined]
             self.streams.append(s)
         self.logs = [logs[k] for k in sorted(logs)]
-        # per metric: its Base, the pushes of the streams fed eagerly from it, the append of its log
-        self.fan: dict[str, tuple[F.Base, tuple, object]] = {
-            m: (b, tuple(c.push for c in b.children if type(c) is not F.Log),
-                next((c.items.append for c in b.children if type(c) is F.Log), None))
-            for m, b in self.bases.items()}
-        self.reads: list = [LazyRead(s, [self.streams[j] for j in sorted(_closure(specs, {i}) & lazy)])
+        self.fan: dict[str, tuple[F.Base, tuple, object]] = {}
+        for m in self.bases:
+            self._fan(m)
+        self.specs = specs
+        self.clock = 0  # lines evaluated
+        self.reads: list = [LazyRead(self, i, [self.streams[j] for j in sorted(_closure(specs, {i}) & lazy)])
                             if i in lazy else s for i, s in enumerate(self.streams)]
         self.alerts = [AlertState() for _ in range(nrules)]
         self.firing = [False] * nrules
@@ -224,6 +246,33 @@ class RunState:
         self.wake_version = -1
         self.pend: dict[tuple[str, ...], int] = {}  # such lines per metric set, not yet counted
         self.checked = [-1] * nrules
+
+    def _fan(self, metric: str) -> None:
+        """Per metric: its Base, the pushes of the streams fed eagerly from it, the append of its log."""
+        b = self.bases[metric]
+        self.fan[metric] = (b, tuple(c.push for c in b.children if type(c) is not F.Log),
+                            next((c.items.append for c in b.children if type(c) is F.Log), None))
+
+    def make_eager(self, index: int) -> None:
+        """Feed this lazy stream, and the lazy streams it is computed from, eagerly from now on."""
+        chain = self.reads[index].chain
+        for s in chain:  # sources first
+            s.sync()
+            log = s.log_in
+            log.kids.remove(s)
+            s.log_in = None
+            i = self.streams.index(s)
+            src = self.streams[self.specs[i].source]
+            src.children.append(s)
+            if not log.kids:
+                src.children.remove(log)
+                self.logs.remove(log)
+            if isinstance(src, F.Base):
+                self._fan(self.specs[i].metric)
+            self.reads[i] = s
+        for r in self.reads:
+            if isinstance(r, LazyRead):
+                r.chain = [s for s in r.chain if s.log_in is not None]
 
 
 class Engine:
@@ -346,6 +395,7 @@ class Engine:
         Thinned rules are skipped as a whole while `rs.wake` > 1: no thinned rule can reach its next
         evaluation point before that many lines have passed (each line brings a rule's count at
         most one closer). Their counts are brought up to date (`_settle`) before they are looked at."""
+        rs.clock += 1
         entry = self._cache.get(touched)
         if entry is None:
             entry = self._rules_for(touched)
