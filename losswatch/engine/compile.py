@@ -282,6 +282,51 @@ class Compiler:
                 x = fa(st, now)
                 return None if x is None else g(x, c)
             return self._derived(a, fc, b)
+        # the other shapes with a constant or a series on one side read it in place, not by a call
+        if a.kind == "const":
+            c = a.const
+            if b.kind == "series":
+                j = b.stream
+
+                def f_cs(st, now):
+                    y = st[j].get()
+                    return None if y is None else g(c, y)
+                return self._derived(a, f_cs, b)
+
+            def f_cx(st, now):
+                y = fb(st, now)
+                return None if y is None else g(c, y)
+            return self._derived(a, f_cx, b)
+        if a.kind == "series":
+            i = a.stream
+            if b.kind == "series":
+                j = b.stream
+
+                def f_ss(st, now):
+                    x = st[i].get()
+                    if x is None:
+                        return None
+                    y = st[j].get()
+                    return None if y is None else g(x, y)
+                return self._derived(a, f_ss, b)
+
+            def f_sx(st, now):
+                x = st[i].get()
+                if x is None:
+                    return None
+                y = fb(st, now)
+                return None if y is None else g(x, y)
+            return self._derived(a, f_sx, b)
+        if b.kind == "series":
+            j = b.stream
+
+            def f_xs(st, now):
+                x = fa(st, now)
+                if x is None:
+                    return None
+                y = st[j].get()
+                return None if y is None else g(x, y)
+            return self._derived(a, f_xs, b)
 
         def f(st, now):
             x = fa(st, now)

@@ -429,6 +429,10 @@ class Extreme(Stream):
             self.i += len(items) - lo
         else:
             dq, n, i = self.dq, self.n, self.i
+            if len(items) - lo > n:  # only the last n points can be in the window at the end
+                i += len(items) - lo - n
+                lo = len(items) - n
+                dq.clear()
             for _, x, _ in items[lo:]:
                 i += 1
                 if x - x == 0:
