@@ -557,7 +557,7 @@ class Ordered(Stream):
     computed when a rule asks for it.
     """
 
-    __slots__ = ("n", "kind", "win", "sorted", "pending", "has_pending", "z", "z_ok")
+    __slots__ = ("n", "kind", "win", "sorted", "pending", "has_pending", "z", "z_ok", "memo_med", "memo_mad")
 
     def __init__(self, rising: bool, n: int, kind: str) -> None:
         super().__init__(rising)
@@ -569,11 +569,15 @@ class Ordered(Stream):
         self.has_pending = False
         self.z: float | None = None
         self.z_ok = False
+        # median and mad of the current window, once asked (several rules read them at one line)
+        self.memo_med: float | None = None
+        self.memo_mad: float | None = None
 
     def _flush(self) -> None:
         x = self.pending
         self.has_pending = False
         if x - x == 0:  # finite
+            self.memo_med = self.memo_mad = None
             self.win.append(x)
             insort(self.sorted, x)
             if len(self.win) > self.n:
@@ -584,6 +588,7 @@ class Ordered(Stream):
         if self.has_pending:
             p = self.pending
             if p - p == 0:
+                self.memo_med = self.memo_mad = None
                 win = self.win
                 win.append(p)
                 insort(self.sorted, p)
@@ -599,6 +604,7 @@ class Ordered(Stream):
         win, srt, n = self.win, self.sorted, self.n
         if self.has_pending:
             self._flush()
+        self.memo_med = self.memo_mad = None
         if self.children:
             if type(self) is not Ordered or self.kind == "zscore":
                 return Stream.push_many(self, items, lo)
@@ -654,10 +660,15 @@ class Ordered(Stream):
             self._flush()
         if not self.win:
             return None
-        med = sorted_median(self.sorted)
+        med = self.memo_med
+        if med is None:
+            med = self.memo_med = sorted_median(self.sorted)
         if self.kind == "median":
             return med
-        return sorted_mad(self.sorted, med)
+        mad = self.memo_mad
+        if mad is None:
+            mad = self.memo_mad = sorted_mad(self.sorted, med)
+        return mad
 
 
 class Quantile(Ordered):
@@ -725,7 +736,10 @@ class MadView(View):
         src = self.source
         if src is None or src.get() is None:  # get() also takes in the pending point
             return None
-        return sorted_mad(src.sorted, sorted_median(src.sorted))
+        mad = src.memo_mad
+        if mad is None:
+            mad = src.memo_mad = sorted_mad(src.sorted, src.memo_med)
+        return mad
 
 
 class Ema(Stream):
