@@ -15,6 +15,9 @@ import re
 from bisect import bisect_left, insort
 from collections import deque
 
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
 # Metrics that should rise (accuracy, mAP, ...): "best" is the maximum and improvement is upward.
 _RISING_RE = re.compile(
     r"(?:^|[._])(?:acc|accuracy|top1|top5|top_1|top_5|map|map50|map_50|map50_95|ap|ap50|ap75|aps|apm|apl"
@@ -610,8 +613,15 @@ class Ordered(Stream):
                 return Stream.push_many(self, items, lo)
             # each point is taken in at once (emit reads the median), as in push + emit
             kind = self.kind
-            out = []
-            for step, x, t in items[lo:]:
+            out: list[tuple[float, float, float]] = []
+            end = len(items)
+            k = lo
+            while k < end:
+                if kind == "median" and len(win) == n and n <= 64 and end - k >= 128:
+                    self._medians_np(items[k:], out)
+                    break
+                step, x, t = items[k]
+                k += 1
                 if x - x == 0:
                     win.append(x)
                     insort(srt, x)
@@ -638,6 +648,32 @@ class Ordered(Stream):
         self.step, self.pending, _ = items[-1]
         self.has_pending = True
         self.z_ok = False
+
+    def _medians_np(self, rest: list[tuple[float, float, float]], out: list[tuple[float, float, float]]) -> None:
+        """The median after each of a run of points, the window being full, with numpy.
+
+        The sorted list is the window sorted stably (equal values, 0.0 and -0.0, in arrival order):
+        insort puts a value after its equals and the oldest of equals leaves first. A stable sort of
+        each window therefore picks the very element the list holds at the middle."""
+        n, win = self.n, self.win
+        xs = np.fromiter((x for _, x, _ in rest), float, len(rest))
+        fin = np.isfinite(xs)
+        new = xs[fin]
+        cur = sorted_median(self.sorted)
+        if len(new):
+            a = np.concatenate((np.fromiter(win, float, n), new))
+            w = np.sort(sliding_window_view(a, n)[1:], axis=1, kind="stable")
+            h = n // 2
+            meds = w[:, h] if n % 2 else 0.5 * (w[:, h - 1] + w[:, h])
+            idx = np.cumsum(fin) - 1
+            per = np.where(idx >= 0, meds[np.maximum(idx, 0)], cur).tolist()
+            last = a[-n:].tolist()
+            win.clear()
+            win.extend(last)
+            self.sorted[:] = sorted(last)
+        else:
+            per = [cur] * len(rest)
+        out.extend(zip([p[0] for p in rest], per, [p[2] for p in rest], strict=True))
 
     def _zscore(self, x: float) -> float | None:
         if len(self.win) < min(self.n, ZSCORE_MIN):
