@@ -40,6 +40,14 @@ class Compiled:
     fn: Scalar | None = None
     metrics: set[str] = field(default_factory=set)
     uses_now: bool = False
+    reads: set[int] = field(default_factory=set)  # the streams its value is read from
+    first: set[int] | None = None  # the streams read at every evaluation (not behind `and`); None: reads
+
+    def __post_init__(self) -> None:
+        if self.kind == "series":
+            self.reads.add(self.stream)
+        if self.first is None:
+            self.first = set(self.reads)
 
 
 def _w(name: str, col: int, x: float, minimum: int = 1) -> int:
@@ -215,9 +223,11 @@ class Compiler:
         return c.fn
 
     @staticmethod
-    def _derived(a: Compiled, fn: Scalar, b: Compiled | None = None) -> Compiled:
+    def _derived(a: Compiled, fn: Scalar, b: Compiled | None = None, first_only_a: bool = False) -> Compiled:
         metrics = set(a.metrics) | (b.metrics if b else set())
-        return Compiled("scalar", fn=fn, metrics=metrics, uses_now=a.uses_now or bool(b and b.uses_now))
+        first = set(a.first or ()) | (b.first or set() if b and not first_only_a else set())
+        return Compiled("scalar", fn=fn, metrics=metrics, uses_now=a.uses_now or bool(b and b.uses_now),
+                        reads=set(a.reads) | (b.reads if b else set()), first=first)
 
     def _binary(self, node: Binary, consts: dict[str, float]) -> Compiled:
         a = self.compile(node.left, consts)
@@ -229,7 +239,9 @@ class Compiler:
         if op in ("and", "or") and a.kind == "const":  # `classes > 1 and ...` with classes: 0
             if (op == "and") != bool(a.const):
                 return Compiled("const", const=float(bool(a.const)))
-            return b if b.kind != "series" else Compiled("scalar", fn=self.scalar(b), metrics=set(b.metrics))
+            if b.kind != "series":
+                return b
+            return Compiled("scalar", fn=self.scalar(b), metrics=set(b.metrics), reads=set(b.reads))
         fa, fb = self.scalar(a), self.scalar(b)
         if op == "and":
             def f_and(st, now):
@@ -242,7 +254,7 @@ class Compiler:
                 if not y:
                     return False
                 return None if x is None else True
-            return self._derived(a, f_and, b)
+            return self._derived(a, f_and, b, first_only_a=True)
         if op == "or":
             def f_or(st, now):  # a missing side is ignored: only "all sides missing" is missing
                 x = fa(st, now)
@@ -270,6 +282,51 @@ class Compiler:
                 x = fa(st, now)
                 return None if x is None else g(x, c)
             return self._derived(a, fc, b)
+        # the other shapes with a constant or a series on one side read it in place, not by a call
+        if a.kind == "const":
+            c = a.const
+            if b.kind == "series":
+                j = b.stream
+
+                def f_cs(st, now):
+                    y = st[j].get()
+                    return None if y is None else g(c, y)
+                return self._derived(a, f_cs, b)
+
+            def f_cx(st, now):
+                y = fb(st, now)
+                return None if y is None else g(c, y)
+            return self._derived(a, f_cx, b)
+        if a.kind == "series":
+            i = a.stream
+            if b.kind == "series":
+                j = b.stream
+
+                def f_ss(st, now):
+                    x = st[i].get()
+                    if x is None:
+                        return None
+                    y = st[j].get()
+                    return None if y is None else g(x, y)
+                return self._derived(a, f_ss, b)
+
+            def f_sx(st, now):
+                x = st[i].get()
+                if x is None:
+                    return None
+                y = fb(st, now)
+                return None if y is None else g(x, y)
+            return self._derived(a, f_sx, b)
+        if b.kind == "series":
+            j = b.stream
+
+            def f_xs(st, now):
+                x = fa(st, now)
+                if x is None:
+                    return None
+                y = st[j].get()
+                return None if y is None else g(x, y)
+            return self._derived(a, f_xs, b)
 
         def f(st, now):
             x = fa(st, now)
@@ -291,7 +348,7 @@ class Compiler:
             if src.kind == "series":
                 i = src.stream
                 return Compiled("scalar", fn=lambda st, now, i=i: None if (v := st[i].get()) is None
-                                else float(v - v != 0), metrics=set(src.metrics))
+                                else float(v - v != 0), metrics=set(src.metrics), reads=set(src.reads))
         if name in SERIES_FUNCTIONS:
             lo, hi, builder, help_ = SERIES_FUNCTIONS[name]
             if not (1 + lo <= len(args) <= 1 + hi):
@@ -388,13 +445,13 @@ class Compiler:
                 if t != t or now != now:
                     return None
                 return max(0.0, now - t)
-            return Compiled("scalar", fn=since, metrics={args[0].name}, uses_now=True)
+            return Compiled("scalar", fn=since, metrics={args[0].name}, uses_now=True, reads={i})
         if name == "line":
             if len(args) != 1 or not isinstance(args[0], Name) or args[0].name in consts:
                 raise ExprError(f"line takes one metric name: {SCALAR_HELP[name]}", node.col)
             i = self.base(args[0].name)
             return Compiled("scalar", fn=lambda st, now, i=i: float(st[i].line) if st[i].n else None,
-                            metrics={args[0].name})
+                            metrics={args[0].name}, reads={i})
         if name == "default":
             if len(args) != 2:
                 raise ExprError(f"wrong number of arguments: {SCALAR_HELP[name]}", node.col)
@@ -404,7 +461,7 @@ class Compiler:
             def dflt(st, now):
                 v = fx(st, now)
                 return fd(st, now) if v is None else v
-            return self._derived(x, dflt, d)
+            return self._derived(x, dflt, d, first_only_a=True)
         if name in ("greatest", "least"):
             if len(args) < 2:
                 raise ExprError(f"wrong number of arguments: {SCALAR_HELP[name]}", node.col)
@@ -422,6 +479,7 @@ class Compiler:
             out = Compiled("scalar", fn=f)
             for c in cs:
                 out.metrics |= c.metrics
+                out.reads |= c.reads
                 out.uses_now |= c.uses_now
             return out
         known = ", ".join(sorted(set(SERIES_FUNCTIONS) | set(SCALAR_HELP)))

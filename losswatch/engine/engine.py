@@ -32,6 +32,7 @@ class CompiledRule:
     timed: bool
     needs: frozenset
     uses_now: bool
+    first: set[int] = field(default_factory=set)  # streams the condition reads at every evaluation
     never: bool = False  # the condition is a constant false (e.g. a var switched it off)
     inhibitors: list[int] = field(default_factory=list)
 
@@ -66,7 +67,8 @@ def compile_rules(rules: list[RuleDef]) -> tuple[list[CompiledRule], list[Stream
         timed = cond.uses_now or r.for_.unit == "seconds" or r.keep_firing_for.unit == "seconds"
         out.append(CompiledRule(len(out), r, comp.scalar(cond), comp.scalar(val),
                                 {k: comp.scalar(f) for k, f in fields.items()}, triggers, timed,
-                                needs(r.when, r.vars), cond.uses_now, cond.kind == "const" and not cond.const))
+                                needs(r.when, r.vars), cond.uses_now, set(cond.first or ()),
+                                cond.kind == "const" and not cond.const))
     ids = {cr.rule.id: cr.index for cr in out}
     for cr in out:
         cr.inhibitors = [ids[i] for i in cr.rule.inhibited_by if i in ids and ids[i] != cr.index]
@@ -100,6 +102,20 @@ def _inhibitors_first(rules: list[CompiledRule]) -> list[CompiledRule]:
 THIN_FULL = 1000
 
 
+def next_eval(n: int) -> int:
+    """The first evaluation opportunity after the n-th that a thinned rule is evaluated at: every
+    one up to THIN_FULL, then those m with m % ceil(m / THIN_FULL) == 0."""
+    m = n + 1
+    if m <= THIN_FULL:
+        return m
+    while True:
+        c = -(-m // THIN_FULL)
+        k = -(-m // c) * c  # the first multiple of c from m on
+        if -(-k // THIN_FULL) == c:
+            return k
+        m = c * THIN_FULL + 1
+
+
 class _Fmt(dict):
     def __missing__(self, key: str) -> float:  # validated at load time; defensive only
         return math.nan
@@ -120,22 +136,103 @@ def render(template: str, values: dict) -> str:
         return template
 
 
-class RunState:
-    """The streams and alert states of one run."""
+def _closure(specs: list[StreamSpec], streams: set[int]) -> set[int]:
+    """These streams and every stream they are computed from (sources, and the windows views read)."""
+    out: set[int] = set()
+    todo = list(streams)
+    while todo:
+        i = todo.pop()
+        if i in out:
+            continue
+        out.add(i)
+        spec = specs[i]
+        todo.extend(j for j in (spec.source, spec.view_of) if j is not None)
+    return out
 
-    def __init__(self, specs: list[StreamSpec], nrules: int) -> None:
+
+# A lazy stream's source log is handed over and emptied at the end of a batch once it holds this many points.
+LOG_CAP = 4096
+
+
+# A lazy stream read at one line in EAGER_EVERY or more often (over READS_WINDOW reads) is fed eagerly
+# from then on: catching up one point at a time costs more than a push. Not in the first EAGER_AFTER
+# lines, while thinned rules are still evaluated often (every line up to THIN_FULL, then every 2nd...).
+READS_WINDOW = 256
+EAGER_EVERY = 4
+EAGER_AFTER = 8 * THIN_FULL
+
+
+class LazyRead:
+    """What an expression reads in place of a lazy stream: `get` first lets it (and the lazy streams
+    it is computed from, sources first) catch up, so the answer is the eager one. Once per line
+    (`clock`: the run's evaluated lines) is enough: no point arrives while a line is evaluated."""
+
+    __slots__ = ("rs", "index", "stream", "chain", "stamp", "reads", "since")
+
+    def __init__(self, rs: RunState, index: int, chain: list[F.Stream]) -> None:
+        self.rs = rs
+        self.index = index
+        self.stream = rs.streams[index]
+        self.chain = chain
+        self.stamp = -1
+        self.reads = 0
+        self.since = 0
+
+    def get(self) -> float | None:
+        now = self.rs.clock
+        if self.stamp != now:
+            self.stamp = now
+            for s in self.chain:
+                s.sync()
+            self.reads += 1
+            if self.reads >= READS_WINDOW:
+                if now - self.since <= EAGER_EVERY * READS_WINDOW and now > EAGER_AFTER:
+                    self.rs.make_eager(self.index)
+                self.reads, self.since = 0, now
+        return self.stream.get()
+
+
+class RunState:
+    """The streams and alert states of one run.
+
+    `lazy`: stream indices fed lazily (see functions.Stream); expressions read `reads`, where a lazy
+    stream is behind a LazyRead.
+    """
+
+    def __init__(self, specs: list[StreamSpec], nrules: int, lazy: set[int] | None = None) -> None:
+        lazy = lazy or set()
         self.streams: list[F.Stream] = []
         self.bases: dict[str, F.Base] = {}
-        for spec in specs:
+        logs: dict[int, F.Log] = {}
+        for k, spec in enumerate(specs):
             if spec.factory is None:
                 s: F.Stream = F.Base(spec.rising)
                 self.bases[spec.metric] = s  # type: ignore[assignment]
             else:
                 s = spec.factory(spec.rising)
-                self.streams[spec.source].children.append(s)  # type: ignore[index]
+                src = spec.source
+                assert src is not None
+                if k in lazy:
+                    log = logs.get(src)
+                    if log is None:
+                        log = logs[src] = F.Log()
+                        self.streams[src].children.append(log)
+                    log.kids.append(s)
+                    s.log_in = log
+                else:
+                    assert src not in lazy, "an eager stream cannot read a lazy one"
+                    self.streams[src].children.append(s)
                 if spec.view_of is not None:
                     s.source = self.streams[spec.view_of]  # type: ignore[attr-defined]
             self.streams.append(s)
+        self.logs = [logs[k] for k in sorted(logs)]
+        self.fan: dict[str, tuple[F.Base, tuple, object]] = {}
+        for m in self.bases:
+            self._fan(m)
+        self.specs = specs
+        self.clock = 0  # lines evaluated
+        self.reads: list = [LazyRead(self, i, [self.streams[j] for j in sorted(_closure(specs, {i}) & lazy)])
+                            if i in lazy else s for i, s in enumerate(self.streams)]
         self.alerts = [AlertState() for _ in range(nrules)]
         self.firing = [False] * nrules
         self.first_step = [math.nan] * nrules
@@ -144,11 +241,44 @@ class RunState:
         self.version = 0  # bumped when a metric appears
         self.active = [False] * nrules
         self.seen = [0] * nrules  # evaluation opportunities, for thinning
+        self.next_eval = [1] * nrules  # the opportunity a thinned rule is evaluated at next
+        self.wake = 0  # lines that may pass with the thinned rules skipped as a whole (plus one)
+        self.wake_version = -1
+        self.pend: dict[tuple[str, ...], int] = {}  # such lines per metric set, not yet counted
         self.checked = [-1] * nrules
+
+    def _fan(self, metric: str) -> None:
+        """Per metric: its Base, the pushes of the streams fed eagerly from it, the append of its log."""
+        b = self.bases[metric]
+        self.fan[metric] = (b, tuple(c.push for c in b.children if type(c) is not F.Log),
+                            next((c.items.append for c in b.children if type(c) is F.Log), None))
+
+    def make_eager(self, index: int) -> None:
+        """Feed this lazy stream, and the lazy streams it is computed from, eagerly from now on."""
+        chain = self.reads[index].chain
+        for s in chain:  # sources first
+            s.sync()
+            log = s.log_in
+            log.kids.remove(s)
+            s.log_in = None
+            i = self.streams.index(s)
+            src = self.streams[self.specs[i].source]
+            src.children.append(s)
+            if not log.kids:
+                src.children.remove(log)
+                self.logs.remove(log)
+            if isinstance(src, F.Base):
+                self._fan(self.specs[i].metric)
+            self.reads[i] = s
+        for r in self.reads:
+            if isinstance(r, LazyRead):
+                r.chain = [s for s in r.chain if s.log_in is not None]
 
 
 class Engine:
     """The rule engine for a set of rules (the `RuleEngine` of losswatch.monitor)."""
+
+    SKIP_THINNED = True  # skip the thinned rules as a whole between their evaluation points (tests: off)
 
     def __init__(self, rules: list[RuleDef]) -> None:
         self.rules_def = rules
@@ -162,35 +292,64 @@ class Engine:
         self._timed = [r for r in self.rules if r.timed and not r.never]
         # rules that read the clock (since_last) only change when time passes: evaluated by tick()
         self._clock = {r.index for r in self.rules if r.uses_now}
+        self._lazy = self._plan_lazy()
+        self._thinned = [r for r in self.rules if r.rule.thin and not r.never and r.index not in self._clock]
+
+    def _plan_lazy(self) -> set[int]:
+        """Which streams to feed lazily: all but those read at every line of their metric.
+
+        A thinned rule is evaluated at every ~n/1000-th line, a rule `on: [val_loss]` only at
+        validation lines, the right side of `loss > 1.5 * median(loss, 50) and zscore(...) > 6`
+        only when the left holds: the windows only they read catch up in one go when read.
+        Which streams are lazy only changes the cost, never a value."""
+        specs = self.specs
+        hot: set[int] = set()
+        for r in self.rules:
+            if r.never or r.rule.thin or r.index in self._clock:
+                continue  # evaluated rarely: by thinning, or as time passes
+            hot |= _closure(specs, {i for i in r.first if specs[i].metric in r.metrics})
+        return {i for i, sp in enumerate(specs) if sp.factory is not None} - hot
 
     # -- RuleEngine --------------------------------------------------------------------------------
 
     def process(self, run: str, store: Store, batch) -> list[Alert]:
         rs = self.runs.get(run)
         if rs is None:
-            rs = self.runs[run] = RunState(self.specs, len(self.rules))
+            rs = self.runs[run] = RunState(self.specs, len(self.rules), self._lazy)
         out: list[Alert] = []
-        bases = rs.bases
+        fan = rs.fan
         t = batch.wall_time
-        touched: set[str] = set()
+        touched: list[str] = []
         cur = None
+        evaluate = self._evaluate
         for metric, step, value, line in zip(batch.metrics, batch.steps, batch.values, batch.lines, strict=True):
             if line != cur:
                 if touched:
-                    self._evaluate(run, rs, touched, cur, t, out)
-                    touched = set()
+                    evaluate(run, rs, tuple(touched), cur, t, out)
+                    touched = []
                 cur = line
-            b = bases.get(metric)
-            if b is None:
+            f = fan.get(metric)
+            if f is None:
                 continue
+            b, pushes, log = f
             if not b.n:
                 rs.present.add(metric)
                 rs.version += 1
-            b.line = line
-            b.push(step, value, t)
-            touched.add(metric)
+            b.line = line  # Base.push, inlined
+            b.value = value
+            b.step = step
+            b.wall_time = t
+            b.n += 1
+            if log is not None:
+                log((step, value, t))  # type: ignore[operator]
+            for push in pushes:
+                push(step, value, t)
+            touched.append(metric)
         if touched:
-            self._evaluate(run, rs, touched, cur, t, out)
+            evaluate(run, rs, tuple(touched), cur, t, out)
+        for log in rs.logs:
+            if len(log.items) > LOG_CAP:
+                log.trim()
         return out
 
     def tick(self, run: str, store: Store, now: float) -> list[Alert]:
@@ -209,16 +368,18 @@ class Engine:
 
     # -- evaluation --------------------------------------------------------------------------------
 
-    def _rules_for(self, touched: set[str]) -> list[tuple[CompiledRule, int, bool, tuple[str, ...]]]:
-        """The rules to evaluate when these metrics changed, in order, each with its changed metrics."""
-        key = frozenset(touched)
-        rules = self._cache.get(key)
-        if rules is None:
-            idx = {r.index for m in touched for r in self._by_metric.get(m, ())}
-            rules = [(r, r.index, r.rule.thin, tuple(sorted(r.metrics & key))) for r in self.rules
-                     if r.index in idx and not r.never and r.index not in self._clock]
-            self._cache[key] = rules
-        return rules
+    def _rules_for(self, touched: tuple[str, ...]) -> tuple[list, list, list[int]]:
+        """The rules to evaluate when these metrics changed (in the order they were logged on the line):
+        all of them in order, each with its changed metrics, whether it has a warm-up, and its
+        condition; the same without the thinned rules; the thinned rules' indices."""
+        entry = self._cache.get(touched)
+        if entry is None:
+            key = set(touched)
+            idx = {r.index for m in key for r in self._by_metric.get(m, ())}
+            rules = [(r, r.index, r.rule.thin, tuple(sorted(r.metrics & key)), bool(r.rule.warmup.amount), r.cond)
+                     for r in self.rules if r.index in idx and not r.never and r.index not in self._clock]
+            entry = self._cache[touched] = (rules, [e for e in rules if not e[2]], [e[1] for e in rules if e[2]])
+        return entry
 
     @staticmethod
     def _where(rs: RunState, metrics: set[str]) -> tuple[float | None, int]:
@@ -229,23 +390,71 @@ class Engine:
                 step, line = b.step, b.line
         return step, line
 
-    def _evaluate(self, run: str, rs: RunState, touched: set[str], line: int, t: float, out: list[Alert]) -> None:
+    def _evaluate(self, run: str, rs: RunState, touched: tuple[str, ...], line: int, t: float,
+                  out: list[Alert]) -> None:
+        """_eval_rule for each rule these metrics trigger, inlined: this runs once per log line.
+
+        Thinned rules are skipped as a whole while `rs.wake` > 1: no thinned rule can reach its next
+        evaluation point before that many lines have passed (each line brings a rule's count at
+        most one closer). Their counts are brought up to date (`_settle`) before they are looked at."""
+        rs.clock += 1
+        entry = self._cache.get(touched)
+        if entry is None:
+            entry = self._rules_for(touched)
+        if rs.wake > 1 and rs.wake_version == rs.version and self.SKIP_THINNED:
+            rs.wake -= 1
+            rules = entry[1]
+            if entry[2]:
+                pend = rs.pend
+                pend[touched] = pend.get(touched, 0) + 1
+        else:
+            self._settle(rs)
+            rules = entry[0]
         bases = rs.bases
         active = rs.active
-        seen = rs.seen
+        seen, nxt = rs.seen, rs.next_eval
         checked, version = rs.checked, rs.version
-        for r, i, thin, changed in self._rules_for(touched):
+        streams, alerts = rs.reads, rs.alerts
+        for r, i, thin, changed, warm, cond in rules:
             if not active[i] and (checked[i] == version or not self._activate(rs, r)):
                 continue
             if thin:
                 n = seen[i] = seen[i] + 1
-                if n > THIN_FULL and n % -(-n // THIN_FULL):
+                if n < nxt[i]:
                     continue
+                nxt[i] = next_eval(n)
             if len(changed) == 1:
                 step = bases[changed[0]].step
             else:
                 step = max(bases[m].step for m in changed)
-            self._eval_rule(run, rs, r, step, line, t, out)
+            if warm and self._warming(rs, i, r.rule, step):
+                continue
+            v = cond(streams, t)
+            if v is None or (not v and alerts[i].state == "inactive"):
+                continue  # missing data changes nothing; a false condition leaves an inactive alert as it is
+            self._decide(run, rs, r, bool(v), step, line, t, out)
+        if rules is entry[0]:
+            self._wake(rs)
+
+    def _settle(self, rs: RunState) -> None:
+        """Count the evaluation opportunities of the lines whose thinned rules were skipped as a whole."""
+        if rs.pend:
+            seen, active = rs.seen, rs.active
+            for key, c in rs.pend.items():
+                for i in self._cache[key][2]:
+                    if active[i]:
+                        seen[i] += c
+            rs.pend.clear()
+
+    def _wake(self, rs: RunState) -> None:
+        """How many lines may pass before a thinned rule needs its own count again."""
+        if rs.wake_version != rs.version:
+            for r in self._thinned:  # a rule that cannot be activated stays so until a metric appears
+                if not rs.active[r.index]:
+                    self._activate(rs, r)
+            rs.wake_version = rs.version
+        seen, nxt = rs.seen, rs.next_eval
+        rs.wake = min((nxt[r.index] - seen[r.index] for r in self._thinned if rs.active[r.index]), default=1 << 60)
 
     @staticmethod
     def _activate(rs: RunState, r: CompiledRule) -> bool:
@@ -264,10 +473,16 @@ class Engine:
         rule = r.rule
         if rule.warmup.amount and self._warming(rs, i, rule, step):
             return
-        v = r.cond(rs.streams, t)
+        v = r.cond(rs.reads, t)
         if v is None:
             return  # missing data changes nothing
-        cond = bool(v)
+        self._decide(run, rs, r, bool(v), step, line, t, out)
+
+    def _decide(self, run: str, rs: RunState, r: CompiledRule, cond: bool, step: float, line: int, t: float,
+                out: list[Alert]) -> None:
+        """Apply one evaluation's outcome to the rule's alert state; append the alert when it changes."""
+        i = r.index
+        rule = r.rule
         a = rs.alerts[i]
         if cond and a.state != "firing" and r.inhibitors and any(rs.firing[j] for j in r.inhibitors):
             cond = False
@@ -299,7 +514,7 @@ class Engine:
 
     def _alert(self, run: str, rs: RunState, r: CompiledRule, state: str, step: float, line: int,
                t: float) -> Alert:
-        st = rs.streams
+        st = rs.reads
         rule = r.rule
         value = _fmt_value(r.value(st, t))
         shown_step = int(step) if step == step and step == int(step) else step

@@ -15,6 +15,9 @@ import re
 from bisect import bisect_left, insort
 from collections import deque
 
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
 # Metrics that should rise (accuracy, mAP, ...): "best" is the maximum and improvement is upward.
 _RISING_RE = re.compile(
     r"(?:^|[._])(?:acc|accuracy|top1|top5|top_1|top_5|map|map50|map_50|map50_95|ap|ap50|ap75|aps|apm|apl"
@@ -35,22 +38,54 @@ def _finite(x: float) -> bool:
 
 
 class Stream:
-    """A series derived from an input series; subclasses implement `push` and `get`."""
+    """A series derived from an input series; subclasses implement `push` and `get`.
 
-    __slots__ = ("children", "rising", "step", "wall_time", "line")
+    A stream is fed eagerly (its source calls `push` for each new point) or lazily: it then reads
+    its source's `Log` and catches up in `sync`, just before someone reads it. A lazy stream sees
+    the same points in the same order, so what it answers after `sync` is what the eager one would
+    answer; the engine makes the streams that only rarely evaluated rules read lazy, and catching up
+    a run of points (`push_many`) costs less than one push per point."""
+
+    __slots__ = ("children", "rising", "step", "wall_time", "line", "log_in", "pos")
 
     def __init__(self, rising: bool) -> None:
-        self.children: list[Stream] = []
+        self.children: list = []
         self.rising = rising
         self.step = math.nan
         self.wall_time = math.nan
         self.line = 0
+        self.log_in: Log | None = None  # lazy: the source's log of points, read from `pos` on
+        self.pos = 0
 
     def push(self, step: float, x: float, t: float) -> None:
         raise NotImplementedError
 
     def get(self) -> float | None:
         raise NotImplementedError
+
+    def sync(self) -> None:
+        """Catch up with the points the source logged since the last sync (lazy streams only)."""
+        items = self.log_in.items  # type: ignore[union-attr]
+        lo = self.pos
+        if lo < len(items):
+            self.pos = len(items)
+            self.push_many(items, lo)
+
+    def push_many(self, items: list[tuple[float, float, float]], lo: int) -> None:
+        """push() each point of items[lo:] in order; subclasses may do a run in one go."""
+        push = self.push
+        for i in range(lo, len(items)):
+            step, x, t = items[i]
+            push(step, x, t)
+
+    def emit_many(self, out: list[tuple[float, float, float]]) -> None:
+        """Hand a run of new values (step, value, t) to the streams that read this one."""
+        for c in self.children:
+            if type(c) is Log:
+                c.items.extend(out)
+            else:
+                for step, v, t in out:
+                    c.push(step, v, t)
 
     def emit(self, step: float, t: float) -> None:
         """Hand this stream's new value to the streams that read it."""
@@ -59,6 +94,26 @@ class Stream:
             if v is not None:
                 for c in self.children:
                     c.push(step, v, t)
+
+
+class Log:
+    """The points a stream emits, kept for its lazy readers until they catch up (`kids`: their streams)."""
+
+    __slots__ = ("items", "kids")
+
+    def __init__(self) -> None:
+        self.items: list[tuple[float, float, float]] = []
+        self.kids: list[Stream] = []
+
+    def push(self, step: float, x: float, t: float) -> None:
+        self.items.append((step, x, t))
+
+    def trim(self) -> None:
+        """Let every reader catch up, then forget the points (bounds the memory of a never-read stream)."""
+        for k in self.kids:
+            k.sync()
+            k.pos = 0
+        self.items.clear()
 
 
 class Base(Stream):
@@ -100,6 +155,16 @@ class Elementwise(Stream):
         if self.children:
             self.emit(step, t)
 
+    def push_many(self, items: list[tuple[float, float, float]], lo: int) -> None:
+        f = self.f
+        if self.children:
+            out = [(step, f(x), t) for step, x, t in items[lo:]]
+            self.value = out[-1][1]
+            self.emit_many(out)
+        else:
+            self.value = f(items[-1][1])
+        self.step = items[-1][0]
+
     def get(self) -> float | None:
         return self.value
 
@@ -133,6 +198,12 @@ class First(Stream):
         if self.children:
             self.emit(step, t)
 
+    def push_many(self, items: list[tuple[float, float, float]], lo: int) -> None:
+        if self.children:
+            return Stream.push_many(self, items, lo)
+        if self.value is None:
+            self.step, self.value, _ = items[lo]
+
     def get(self) -> float | None:
         return self.value
 
@@ -159,6 +230,12 @@ class Count(Stream):
         if self.children:
             self.emit(step, t)
 
+    def push_many(self, items: list[tuple[float, float, float]], lo: int) -> None:
+        if self.children or self.n is not None:
+            return Stream.push_many(self, items, lo)
+        self.total += len(items) - lo
+        self.step = items[-1][0]
+
     def get(self) -> float | None:
         return float(self.total if self.n is None else len(self.steps))
 
@@ -182,6 +259,14 @@ class Nonfinite(Stream):
         self.step = step
         if self.children:
             self.emit(step, t)
+
+    def push_many(self, items: list[tuple[float, float, float]], lo: int) -> None:
+        if self.children:
+            return Stream.push_many(self, items, lo)
+        win = self.win
+        win.extend(x - x != 0 for _, x, _ in items[max(lo, len(items) - win.maxlen):])  # type: ignore[operator]
+        self.bad = sum(win)
+        self.step = items[-1][0]
 
     def get(self) -> float | None:
         return float(self.bad) if self.win else None
@@ -255,6 +340,13 @@ class SmallExtreme(Stream):
         if self.children:
             self.emit(step, t)
 
+    def push_many(self, items: list[tuple[float, float, float]], lo: int) -> None:
+        if self.children:
+            return Stream.push_many(self, items, lo)
+        self.i += len(items) - lo
+        self.ring.extend(x for _, x, _ in items[max(lo, len(items) - self.n):])
+        self.step = items[-1][0]
+
     def get(self) -> float | None:
         if self.i < self.n:
             return None
@@ -278,6 +370,13 @@ class Lag(Stream):
         self.ring.append(x)
         if self.children:
             self.emit(step, t)
+
+    def push_many(self, items: list[tuple[float, float, float]], lo: int) -> None:
+        if self.children:
+            return Stream.push_many(self, items, lo)
+        ring = self.ring
+        ring.extend(x for _, x, _ in items[max(lo, len(items) - ring.maxlen):])  # type: ignore[operator]
+        self.step = items[-1][0]
 
     def get(self) -> float | None:
         ring = self.ring
@@ -320,6 +419,38 @@ class Extreme(Stream):
         if self.children:
             self.emit(step, t)
 
+    def push_many(self, items: list[tuple[float, float, float]], lo: int) -> None:
+        if self.children:
+            return Stream.push_many(self, items, lo)
+        is_max = self.is_max
+        if self.n is None:
+            b = self.best
+            for _, x, _ in items[lo:]:
+                if x - x == 0 and (b is None or (x > b if is_max else x < b)):
+                    b = x
+            self.best = b
+            self.i += len(items) - lo
+        else:
+            dq, n, i = self.dq, self.n, self.i
+            if len(items) - lo > n:  # only the last n points can be in the window at the end
+                i += len(items) - lo - n
+                lo = len(items) - n
+                dq.clear()
+            for _, x, _ in items[lo:]:
+                i += 1
+                if x - x == 0:
+                    if is_max:
+                        while dq and dq[-1][1] <= x:
+                            dq.pop()
+                    else:
+                        while dq and dq[-1][1] >= x:
+                            dq.pop()
+                    dq.append((i, x))
+                while dq and dq[0][0] <= i - n:
+                    dq.popleft()
+            self.i = i
+        self.step = items[-1][0]
+
     def get(self) -> float | None:
         if self.n is None:
             return self.best
@@ -348,6 +479,16 @@ class Best(Stream):
                 self.best_step = step
         if self.children:
             self.emit(step, t)
+
+    def push_many(self, items: list[tuple[float, float, float]], lo: int) -> None:
+        if self.children:
+            return Stream.push_many(self, items, lo)
+        b, bs, rising = self.best, self.best_step, self.rising
+        for step, x, _ in items[lo:]:
+            if x - x == 0 and (b is None or (x > b if rising else x < b)):
+                b, bs = x, step
+        self.best, self.best_step = b, bs
+        self.step = items[-1][0]
 
     def get(self) -> float | None:
         if self.want_step:
@@ -419,7 +560,7 @@ class Ordered(Stream):
     computed when a rule asks for it.
     """
 
-    __slots__ = ("n", "kind", "win", "sorted", "pending", "has_pending", "z", "z_ok")
+    __slots__ = ("n", "kind", "win", "sorted", "pending", "has_pending", "z", "z_ok", "memo_med", "memo_mad")
 
     def __init__(self, rising: bool, n: int, kind: str) -> None:
         super().__init__(rising)
@@ -431,11 +572,15 @@ class Ordered(Stream):
         self.has_pending = False
         self.z: float | None = None
         self.z_ok = False
+        # median and mad of the current window, once asked (several rules read them at one line)
+        self.memo_med: float | None = None
+        self.memo_mad: float | None = None
 
     def _flush(self) -> None:
         x = self.pending
         self.has_pending = False
         if x - x == 0:  # finite
+            self.memo_med = self.memo_mad = None
             self.win.append(x)
             insort(self.sorted, x)
             if len(self.win) > self.n:
@@ -446,6 +591,7 @@ class Ordered(Stream):
         if self.has_pending:
             p = self.pending
             if p - p == 0:
+                self.memo_med = self.memo_mad = None
                 win = self.win
                 win.append(p)
                 insort(self.sorted, p)
@@ -456,6 +602,78 @@ class Ordered(Stream):
         self.z_ok = False
         if self.children:
             self.emit(step, t)
+
+    def push_many(self, items: list[tuple[float, float, float]], lo: int) -> None:
+        win, srt, n = self.win, self.sorted, self.n
+        if self.has_pending:
+            self._flush()
+        self.memo_med = self.memo_mad = None
+        if self.children:
+            if type(self) is not Ordered or self.kind == "zscore":
+                return Stream.push_many(self, items, lo)
+            # each point is taken in at once (emit reads the median), as in push + emit
+            kind = self.kind
+            out: list[tuple[float, float, float]] = []
+            end = len(items)
+            k = lo
+            while k < end:
+                if kind == "median" and len(win) == n and n <= 64 and end - k >= 128:
+                    self._medians_np(items[k:], out)
+                    break
+                step, x, t = items[k]
+                k += 1
+                if x - x == 0:
+                    win.append(x)
+                    insort(srt, x)
+                    if len(win) > n:
+                        del srt[bisect_left(srt, win.popleft())]
+                if win:
+                    m = len(srt)
+                    h = m // 2
+                    med = srt[h] if m % 2 else 0.5 * (srt[h - 1] + srt[h])
+                    out.append((step, med if kind == "median" else sorted_mad(srt, med), t))
+            self.pending = items[-1][1]
+            self.step = items[-1][0]
+            self.z_ok = False
+            if out:
+                self.emit_many(out)
+            return
+        for i in range(lo, len(items) - 1):
+            x = items[i][1]
+            if x - x == 0:
+                win.append(x)
+                insort(srt, x)
+                if len(win) > n:
+                    del srt[bisect_left(srt, win.popleft())]
+        self.step, self.pending, _ = items[-1]
+        self.has_pending = True
+        self.z_ok = False
+
+    def _medians_np(self, rest: list[tuple[float, float, float]], out: list[tuple[float, float, float]]) -> None:
+        """The median after each of a run of points, the window being full, with numpy.
+
+        The sorted list is the window sorted stably (equal values, 0.0 and -0.0, in arrival order):
+        insort puts a value after its equals and the oldest of equals leaves first. A stable sort of
+        each window therefore picks the very element the list holds at the middle."""
+        n, win = self.n, self.win
+        xs = np.fromiter((x for _, x, _ in rest), float, len(rest))
+        fin = np.isfinite(xs)
+        new = xs[fin]
+        cur = sorted_median(self.sorted)
+        if len(new):
+            a = np.concatenate((np.fromiter(win, float, n), new))
+            w = np.sort(sliding_window_view(a, n)[1:], axis=1, kind="stable")
+            h = n // 2
+            meds = w[:, h] if n % 2 else 0.5 * (w[:, h - 1] + w[:, h])
+            idx = np.cumsum(fin) - 1
+            per = np.where(idx >= 0, meds[np.maximum(idx, 0)], cur).tolist()
+            last = a[-n:].tolist()
+            win.clear()
+            win.extend(last)
+            self.sorted[:] = sorted(last)
+        else:
+            per = [cur] * len(rest)
+        out.extend(zip([p[0] for p in rest], per, [p[2] for p in rest], strict=True))
 
     def _zscore(self, x: float) -> float | None:
         if len(self.win) < min(self.n, ZSCORE_MIN):
@@ -478,10 +696,15 @@ class Ordered(Stream):
             self._flush()
         if not self.win:
             return None
-        med = sorted_median(self.sorted)
+        med = self.memo_med
+        if med is None:
+            med = self.memo_med = sorted_median(self.sorted)
         if self.kind == "median":
             return med
-        return sorted_mad(self.sorted, med)
+        mad = self.memo_mad
+        if mad is None:
+            mad = self.memo_mad = sorted_mad(self.sorted, med)
+        return mad
 
 
 class Quantile(Ordered):
@@ -522,6 +745,11 @@ class View(Stream):
         if self.children:
             self.emit(step, t)
 
+    def push_many(self, items: list[tuple[float, float, float]], lo: int) -> None:
+        if self.children:
+            return Stream.push_many(self, items, lo)
+        self.step = items[-1][0]
+
 
 class BestStepView(View):
     """best_step(x) read from the Best stream of best(x)."""
@@ -544,7 +772,10 @@ class MadView(View):
         src = self.source
         if src is None or src.get() is None:  # get() also takes in the pending point
             return None
-        return sorted_mad(src.sorted, sorted_median(src.sorted))
+        mad = src.memo_mad
+        if mad is None:
+            mad = src.memo_mad = sorted_mad(src.sorted, src.memo_med)
+        return mad
 
 
 class Ema(Stream):
@@ -576,6 +807,27 @@ class Ema(Stream):
             self.last_step = step
         if self.children:
             self.emit(step, t)
+
+    def push_many(self, items: list[tuple[float, float, float]], lo: int) -> None:
+        value, last, n = self.value, self.last_step, self.n
+        exp = math.exp
+        out: list[tuple[float, float, float]] | None = [] if self.children else None
+        for step, x, t in items[lo:]:
+            if x - x == 0:
+                if value is None:
+                    value = x
+                else:
+                    d = step - last
+                    if not d > 0:
+                        d = 1.0
+                    value += (1.0 - exp(-d / n)) * (x - value)
+                last = step
+            if out is not None and value is not None:
+                out.append((step, value, t))
+        self.value, self.last_step = value, last
+        self.step = items[-1][0]
+        if out:
+            self.emit_many(out)
 
     def get(self) -> float | None:
         return self.value
@@ -706,6 +958,41 @@ class RelImprovement(Stream):
         if self.children:
             self.emit(step, t)
 
+    def push_many(self, items: list[tuple[float, float, float]], lo: int) -> None:
+        if self.children:
+            return Stream.push_many(self, items, lo)
+        rising, n, frac = self.rising, self.n, self.frac
+        blocks, dq = self.blocks, self.dq
+        i, old_best, open_best, open_n, open_cap = self.i, self.old_best, self.open_best, self.open_n, self.open_cap
+        for _, x, _ in items[lo:]:
+            i += 1
+            if x - x == 0 and (open_best is None or (x > open_best if rising else x < open_best)):
+                open_best = x
+            open_n += 1
+            size = n if not frac else max(n, int(frac * i))
+            if open_n >= open_cap:
+                b = open_best
+                blocks.append((i, b))
+                if b is not None:
+                    if rising:
+                        while dq and not dq[-1][1] > b:
+                            dq.pop()
+                    else:
+                        while dq and not dq[-1][1] < b:
+                            dq.pop()
+                    dq.append((i, b))
+                open_best, open_n = None, 0
+                open_cap = max(1, size // 256)
+            lim = i - size
+            while blocks and blocks[0][0] <= lim:
+                last, b = blocks.popleft()
+                if b is not None and (old_best is None or (b > old_best if rising else b < old_best)):
+                    old_best = b
+                if dq and dq[0][0] == last:
+                    dq.popleft()
+        self.i, self.old_best, self.open_best, self.open_n, self.open_cap = i, old_best, open_best, open_n, open_cap
+        self.step = items[-1][0]
+
     def get(self) -> float | None:
         b = self.old_best
         if b is None:
@@ -753,6 +1040,24 @@ class Rebound(Stream):
         if self.children:
             self.emit(step, t)
 
+    def push_many(self, items: list[tuple[float, float, float]], lo: int) -> None:
+        if self.children:
+            return Stream.push_many(self, items, lo)
+        peak, low, value, decayed = self.peak, self.low, self.value, self.decayed
+        for _, x, _ in items[lo:]:
+            if x - x == 0:
+                if not decayed:
+                    if peak is None or x >= peak:
+                        peak = low = x
+                    else:
+                        decayed = True
+                        low = x
+                elif low is None or x < low:
+                    low = x
+                value = x / low if decayed and low and low > 0 else 1.0
+        self.peak, self.low, self.value, self.decayed = peak, low, value, decayed
+        self.step = items[-1][0]
+
     def get(self) -> float | None:
         return self.value
 
@@ -778,6 +1083,12 @@ class Interval(Stream):
         if self.children:
             self.emit(step, t)
 
+    def push_many(self, items: list[tuple[float, float, float]], lo: int) -> None:
+        if self.children:
+            return Stream.push_many(self, items, lo)
+        self.times.extend(t for _, _, t in items[lo:] if t - t == 0)
+        self.step = items[-1][0]
+
     def get(self) -> float | None:
         ts = self.times
         if len(ts) < 2:
@@ -801,6 +1112,11 @@ class StepOf(Stream):
         self.step = step
         if self.children:
             self.emit(step, t)
+
+    def push_many(self, items: list[tuple[float, float, float]], lo: int) -> None:
+        if self.children:
+            return Stream.push_many(self, items, lo)
+        self.step = items[-1][0]
 
     def get(self) -> float | None:
         return None if self.step != self.step else self.step
