@@ -49,6 +49,18 @@ def floats(texts) -> list[float | None]:
         return [None if t is None else num(t) for t in texts]
 
 
+def column_floats(texts) -> list[float]:
+    """Floats of a column of plain float texts (ValueError where one is not).
+
+    A column that repeats its values (HF 'epoch' rounded to 2 decimals, a constant lr) converts
+    each distinct text once: float() of a 16-digit text costs ~0.3 µs, a dict look-up a tenth.
+    """
+    if len(texts) > 64 and len(set(texts[:64])) <= 16:
+        conv = {t: float(t) for t in set(texts)}
+        return list(map(conv.__getitem__, texts))
+    return list(map(float, texts))
+
+
 def emit_rows(out, metrics: tuple[str, ...], steps: list[float], cols: list[list[float | None]],
               lines: list[int]) -> None:
     """Add rows of samples column-wise: row r gives `metrics[j]` = `cols[j][r]` at `steps[r]`, `lines[r]`.

@@ -20,7 +20,7 @@ from bisect import bisect_left
 from itertools import chain, compress, repeat
 from operator import add, contains, not_
 
-from losswatch.ingest.formats._text import NUM, emit_rows, floats
+from losswatch.ingest.formats._text import NUM, column_floats, emit_rows, floats
 from losswatch.ingest.formats.base import FormatParser, StepCounter
 from losswatch.model import SampleBatch, canonical_name, clean_name
 
@@ -106,7 +106,7 @@ class HFTrainerFormat(FormatParser):
                     break
         main = self.main
         good_idx: list[int] = []
-        flat: list = []
+        rows: list = []
         if main is not None:
             ok = list(map(str.startswith, texts, repeat(main.prefix)))
             good_texts = list(compress(texts, ok))
@@ -116,27 +116,97 @@ class HFTrainerFormat(FormatParser):
                 good_texts = list(compress(texts, ok))
                 rows = main.rx_lines.findall("\n".join(good_texts))
             good_idx = list(compress(cand, ok))
-            flat = list(chain.from_iterable(rows)) if main.width > 1 else rows
             self.seen[main] = self.seen.get(main, 0) + len(good_idx)
         else:
             ok = [False] * len(cand)
-        done = 0
-        for k in compress(range(len(cand)), map(not_, ok)):
-            i = cand[k]
-            j = bisect_left(good_idx, i, done)
-            self._emit(main, flat, done, j, good_idx, first_line, out)
-            done = j
-            line = texts[k]
-            pos = 0 if line[:2] == "{'" else line.find("{'")
-            plan = self._plan(line, pos)
-            m = plan.rx.match(line, pos) if plan is not None else None
-            if m is not None:
-                self.seen[plan] = self.seen.get(plan, 0) + 1
-                self._emit(plan, list(m.groups()), 0, 1, [i], first_line, out)
-        self._emit(main, flat, done, len(good_idx), good_idx, first_line, out)
+        others = list(compress(range(len(cand)), map(not_, ok)))
+        cols = self._columns(main, rows, good_idx, first_line, out) if rows else None
+        if cols is None:  # the general way: rows between the other dicts, segment by segment
+            self._parse_rows(main, rows, good_idx, cand, texts, others, first_line, out)
+        else:
+            self._merge_rows(cols, main, good_idx, cand, texts, others, first_line, out)
         best = max(self.seen, key=self.seen.__getitem__, default=None)
         if best is not None and best is not main:
             self.main = best
+
+    def _columns(self, plan: _Plan, rows: list, idx: list[int], first_line: int,
+                 out: SampleBatch) -> tuple[list, list, list, list] | None:
+        """The samples of all `rows` of the usual shape at once, interleaved as `_emit` adds them.
+
+        None where that cannot be done column-wise (a kept value or the step not a plain float, a
+        skipped shape): the caller then reads the rows segment by segment.
+        """
+        if plan.skip or not plan.cols or plan.step_idx < 0:
+            return None
+        n = plan.width
+        flat = list(chain.from_iterable(rows)) if n > 1 else list(rows)
+        try:
+            steps = column_floats(flat[plan.step_idx::n])
+            width = n
+            for c in plan.drop_desc:  # columns that are not samples are never converted
+                del flat[c::width]
+                width -= 1
+            vals = list(map(float, flat))
+        except ValueError:
+            return None
+        for metric, raw in zip(plan.metrics, plan.raws, strict=True):
+            out.name(metric, raw)
+        nrows, k = len(rows), len(plan.cols)
+        line_nos = list(map(add, idx, repeat(first_line)))
+        if k == 1:
+            return list(plan.metrics) * nrows, steps, vals, line_nos
+        return (list(plan.metrics) * nrows, list(chain.from_iterable(zip(*([steps] * k), strict=True))), vals,
+                list(chain.from_iterable(zip(*([line_nos] * k), strict=True))))
+
+    def _merge_rows(self, cols: tuple[list, list, list, list], main: _Plan, good_idx: list[int], cand: list[int],
+                    texts: list[str], others: list[int], first_line: int, out: SampleBatch) -> None:
+        """Add the usual rows' samples (`cols`) with the other dicts' samples in line order."""
+        ms, ss, vs, ls = cols
+        k = len(main.cols)
+        done = 0
+        for at in others:
+            i = cand[at]
+            j = bisect_left(good_idx, i, done)
+            if j > done:
+                a, b = done * k, j * k
+                out.metrics.extend(ms[a:b])
+                out.steps.extend(ss[a:b])
+                out.values.extend(vs[a:b])
+                out.lines.extend(ls[a:b])
+                done = j
+            self._other(texts[at], i, first_line, out)
+        if done == 0:
+            out.metrics.extend(ms)
+            out.steps.extend(ss)
+            out.values.extend(vs)
+            out.lines.extend(ls)
+        elif done < len(good_idx):
+            a = done * k
+            out.metrics.extend(ms[a:])
+            out.steps.extend(ss[a:])
+            out.values.extend(vs[a:])
+            out.lines.extend(ls[a:])
+
+    def _parse_rows(self, main: _Plan | None, rows: list, good_idx: list[int], cand: list[int], texts: list[str],
+                    others: list[int], first_line: int, out: SampleBatch) -> None:
+        flat = list(chain.from_iterable(rows)) if main is not None and main.width > 1 else rows
+        done = 0
+        for at in others:
+            i = cand[at]
+            j = bisect_left(good_idx, i, done)
+            self._emit(main, flat, done, j, good_idx, first_line, out)
+            done = j
+            self._other(texts[at], i, first_line, out)
+        self._emit(main, flat, done, len(good_idx), good_idx, first_line, out)
+
+    def _other(self, line: str, i: int, first_line: int, out: SampleBatch) -> None:
+        """A dict of another shape than the usual one (eval, glued after a bar fragment)."""
+        pos = 0 if line[:2] == "{'" else line.find("{'")
+        plan = self._plan(line, pos)
+        m = plan.rx.match(line, pos) if plan is not None else None
+        if m is not None:
+            self.seen[plan] = self.seen.get(plan, 0) + 1
+            self._emit(plan, list(m.groups()), 0, 1, [i], first_line, out)
 
     def _plan(self, line: str, pos: int) -> _Plan | None:
         end = line.find("}", pos)
