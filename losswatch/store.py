@@ -251,6 +251,24 @@ class Series:
         return zip(self.steps, self.values, self.lines, strict=True)
 
 
+def _period(metrics: list[str]) -> int:
+    """k where `metrics` is k distinct names repeated in the same order to the end, else 0.
+
+    A parser that emits rows of the same metrics (darknet, Keras, most text logs) gives such a
+    batch; the store then takes each metric as a strided view instead of grouping sample by sample.
+    """
+    n = len(metrics)
+    try:
+        k = metrics.index(metrics[0], 1)
+    except ValueError:
+        k = n
+    if n % k or (k > 1 and len(set(metrics[:k])) != k):
+        return 0
+    if k < n and metrics[:k] * (n // k) != metrics:  # identity compare of interned names: C speed
+        return 0
+    return k
+
+
 class Store:
     """All series of one run, fed batch by batch."""
 
@@ -287,8 +305,12 @@ class Store:
         except TypeError:  # a parser gave a float line number
             lines = np.array(batch.lines, dtype=np.float64).astype(np.int64)
         first = metrics[0]
-        if metrics.count(first) == n:
+        period = _period(metrics)
+        if period == 1:
             self._series(first, batch).add_many(steps, values, lines, t)
+        elif period:  # rows of the same metrics in the same order (most text logs): strided views
+            for j, metric in enumerate(metrics[:period]):
+                self._series(metric, batch).add_many(steps[j::period], values[j::period], lines[j::period], t)
         else:
             codes_of = {m: i for i, m in enumerate(dict.fromkeys(metrics))}
             codes = np.fromiter(map(codes_of.__getitem__, metrics), dtype=np.int32, count=n)

@@ -87,6 +87,8 @@ def run(args: argparse.Namespace) -> int:
     for path in args.paths:
         check_readable(path)
     engine = make_engine(args)
+    if engine is not None and not getattr(engine, "rules", True):
+        engine = None  # no rule at all (--no-default-rules): no sample needs to pass through the engine
     monitor = Monitor(engine=engine)
     fired = collect_alerts(monitor)
     worst = -1

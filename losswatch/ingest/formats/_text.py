@@ -44,7 +44,7 @@ def any_match(pattern, lines: list[str], limit: int = 2000) -> int:
 def floats(texts) -> list[float | None]:
     """Numbers of a column of number tokens: one C-level pass when all are plain floats."""
     try:
-        return list(map(float, texts))
+        return column_floats(texts)
     except (ValueError, TypeError):
         return [None if t is None else num(t) for t in texts]
 
