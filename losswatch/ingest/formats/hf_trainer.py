@@ -77,6 +77,7 @@ class HFTrainerFormat(FormatParser):
     def __init__(self) -> None:
         self.plans: dict[tuple[str, ...], _Plan] = {}
         self.main: _Plan | None = None  # the shape most dicts have: matched all at once
+        self.second: _Plan | None = None  # the next most common (eval dicts): matched all at once too
         self.seen: dict[_Plan, int] = {}  # dicts read, per shape
         self.counter = StepCounter()
 
@@ -120,17 +121,44 @@ class HFTrainerFormat(FormatParser):
         else:
             ok = [False] * len(cand)
         others = list(compress(range(len(cand)), map(not_, ok)))
-        cols = self._columns(main, rows, good_idx, first_line, out) if rows else None
+        cols = self._columns(main, rows, good_idx, first_line) if rows else None
         if cols is None:  # the general way: rows between the other dicts, segment by segment
             self._parse_rows(main, rows, good_idx, cand, texts, others, first_line, out)
         else:
-            self._merge_rows(cols, main, good_idx, cand, texts, others, first_line, out)
-        best = max(self.seen, key=self.seen.__getitem__, default=None)
-        if best is not None and best is not main:
-            self.main = best
+            assert main is not None
+            self._merge_rows(cols, main, good_idx, cand, texts, others, self._second_rows(cand, texts, others, first_line),
+                             first_line, out)
+        ranked = sorted(self.seen, key=self.seen.__getitem__, reverse=True)  # stable: ties keep first seen
+        if ranked and ranked[0] is not main:
+            self.main = ranked[0]
+        self.second = next((p for p in ranked if p is not self.main and not p.skip), None)
 
-    def _columns(self, plan: _Plan, rows: list, idx: list[int], first_line: int,
-                 out: SampleBatch) -> tuple[list, list, list, list] | None:
+    def _second_rows(self, cand: list[int], texts: list[str], others: list[int],
+                     first_line: int) -> tuple[_Plan, dict[int, int], tuple[list, list, list, list]] | None:
+        """The dicts of the second most common shape (eval) among `others`, read column-wise like the usual ones.
+
+        (plan, {index into `cand`: row}, samples) or None (too few, or not all plain floats: one by one).
+        """
+        plan = self.second
+        if plan is None or len(others) < 8:
+            return None
+        otexts = [texts[a] for a in others]
+        ok = list(map(str.startswith, otexts, repeat(plan.prefix)))
+        stexts = list(compress(otexts, ok))
+        rows = plan.rx_lines.findall("\n".join(stexts))
+        if len(rows) != len(stexts):
+            ok = list(map(bool, map(plan.rx.fullmatch, otexts)))
+            rows = plan.rx_lines.findall("\n".join(compress(otexts, ok)))
+        at = list(compress(others, ok))
+        if not rows:
+            return None
+        cols = self._columns(plan, rows, [cand[a] for a in at], first_line)
+        if cols is None:
+            return None
+        self.seen[plan] = self.seen.get(plan, 0) + len(rows)
+        return plan, dict(zip(at, range(len(at)), strict=True)), cols
+
+    def _columns(self, plan: _Plan, rows: list, idx: list[int], first_line: int) -> tuple[list, list, list, list] | None:
         """The samples of all `rows` of the usual shape at once, interleaved as `_emit` adds them.
 
         None where that cannot be done column-wise (a kept value or the step not a plain float, a
@@ -149,8 +177,6 @@ class HFTrainerFormat(FormatParser):
             vals = list(map(float, flat))
         except ValueError:
             return None
-        for metric, raw in zip(plan.metrics, plan.raws, strict=True):
-            out.name(metric, raw)
         nrows, k = len(rows), len(plan.cols)
         line_nos = list(map(add, idx, repeat(first_line)))
         if k == 1:
@@ -159,33 +185,64 @@ class HFTrainerFormat(FormatParser):
                 list(chain.from_iterable(zip(*([line_nos] * k), strict=True))))
 
     def _merge_rows(self, cols: tuple[list, list, list, list], main: _Plan, good_idx: list[int], cand: list[int],
-                    texts: list[str], others: list[int], first_line: int, out: SampleBatch) -> None:
-        """Add the usual rows' samples (`cols`) with the other dicts' samples in line order."""
+                    texts: list[str], others: list[int],
+                    second: tuple[_Plan, dict[int, int], tuple[list, list, list, list]] | None,
+                    first_line: int, out: SampleBatch) -> None:
+        """Add the usual rows' samples (`cols`) with the other dicts' samples in line order.
+
+        Names are recorded where `_emit` would record them (first use wins: the same order).
+        """
         ms, ss, vs, ls = cols
         k = len(main.cols)
+        named = False
         done = 0
+        sec_plan, sec_row, (sms, sss, svs, sls) = second if second is not None else (None, {}, ([], [], [], []))
+        sec_named = False
+        k2 = len(sec_plan.cols) if sec_plan is not None else 0
         for at in others:
             i = cand[at]
             j = bisect_left(good_idx, i, done)
             if j > done:
+                if not named:
+                    named = self._name(main, out)
                 a, b = done * k, j * k
                 out.metrics.extend(ms[a:b])
                 out.steps.extend(ss[a:b])
                 out.values.extend(vs[a:b])
                 out.lines.extend(ls[a:b])
                 done = j
-            self._other(texts[at], i, first_line, out)
-        if done == 0:
-            out.metrics.extend(ms)
-            out.steps.extend(ss)
-            out.values.extend(vs)
-            out.lines.extend(ls)
-        elif done < len(good_idx):
-            a = done * k
-            out.metrics.extend(ms[a:])
-            out.steps.extend(ss[a:])
-            out.values.extend(vs[a:])
-            out.lines.extend(ls[a:])
+            r = sec_row.get(at)
+            if r is None:
+                self._other(texts[at], i, first_line, out)
+                continue
+            if not sec_named:
+                sec_named = self._name(sec_plan, out)
+            a, b = r * k2, (r + 1) * k2
+            out.metrics.extend(sms[a:b])
+            out.steps.extend(sss[a:b])
+            out.values.extend(svs[a:b])
+            out.lines.extend(sls[a:b])
+        if done < len(good_idx):
+            if not named:
+                self._name(main, out)
+            if done == 0:
+                out.metrics.extend(ms)
+                out.steps.extend(ss)
+                out.values.extend(vs)
+                out.lines.extend(ls)
+            else:
+                a = done * k
+                out.metrics.extend(ms[a:])
+                out.steps.extend(ss[a:])
+                out.values.extend(vs[a:])
+                out.lines.extend(ls[a:])
+
+    @staticmethod
+    def _name(plan: _Plan | None, out: SampleBatch) -> bool:
+        if plan is not None:
+            for metric, raw in zip(plan.metrics, plan.raws, strict=True):
+                out.name(metric, raw)
+        return True
 
     def _parse_rows(self, main: _Plan | None, rows: list, good_idx: list[int], cand: list[int], texts: list[str],
                     others: list[int], first_line: int, out: SampleBatch) -> None:
