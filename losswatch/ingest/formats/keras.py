@@ -136,8 +136,11 @@ class KerasFormat(FormatParser):
             k = len(main.metrics)
             vals = floats(list(chain.from_iterable(map(itemgetter(*main.value_cols), rows))) if k > 1
                           else list(map(itemgetter(main.value_cols[0]), rows)))
-            emit_rows(out, main.metrics, steps, [vals[j::k] for j in range(k)],
-                      list(map(add, bar_idx, repeat(first_line))))
+            line_nos = list(map(add, bar_idx, repeat(first_line)))
+            if None in vals:
+                emit_rows(out, main.metrics, steps, [vals[j::k] for j in range(k)], line_nos)
+            else:  # `vals` is already row by row, as the samples go out
+                emit_rows(out, main.metrics, steps, [], line_nos, values=vals)
             for metric, raw in zip(main.metrics, main.keys, strict=True):
                 out.name(metric, raw)
             self.done_epoch = steps[-1]
