@@ -20,7 +20,7 @@ from bisect import bisect_left
 from itertools import chain, compress, repeat
 from operator import add, contains, not_
 
-from losswatch.ingest.formats._text import NUM, column_floats, emit_rows, floats
+from losswatch.ingest.formats._text import NUM, column_floats, emit_rows, floats, interleave
 from losswatch.ingest.formats.base import FormatParser, StepCounter
 from losswatch.model import SampleBatch, canonical_name, clean_name
 
@@ -181,8 +181,7 @@ class HFTrainerFormat(FormatParser):
         line_nos = list(map(add, idx, repeat(first_line)))
         if k == 1:
             return list(plan.metrics) * nrows, steps, vals, line_nos
-        return (list(plan.metrics) * nrows, list(chain.from_iterable(zip(*([steps] * k), strict=True))), vals,
-                list(chain.from_iterable(zip(*([line_nos] * k), strict=True))))
+        return list(plan.metrics) * nrows, interleave([steps] * k), vals, interleave([line_nos] * k)
 
     def _merge_rows(self, cols: tuple[list, list, list, list], main: _Plan, good_idx: list[int], cand: list[int],
                     texts: list[str], others: list[int],
@@ -309,5 +308,5 @@ class HFTrainerFormat(FormatParser):
             out.steps.extend(steps)
             out.lines.extend(line_nos)
         else:
-            out.steps.extend(chain.from_iterable(zip(*([steps] * k), strict=True)))
-            out.lines.extend(chain.from_iterable(zip(*([line_nos] * k), strict=True)))
+            out.steps.extend(interleave([steps] * k))
+            out.lines.extend(interleave([line_nos] * k))
