@@ -5,7 +5,7 @@ number of samples read and an in-process breakdown (lines → parse → store). 
 into a temporary directory (by `bench/gen_logs.py` where it exists, else by the small generators
 here), never committed.
 
-    python3 bench/ingest.py [--lines 1000000] [--runs 3] [--kinds hf,darknet,keras]
+    python3 bench/ingest.py [--lines 1000000] [--runs 3] [--kinds hf,darknet,keras] [--no-default-rules]
 """
 
 from __future__ import annotations
@@ -114,9 +114,9 @@ def grep_time(path: str, pattern: str, runs: int) -> tuple[tuple[float, float], 
     return t, out[-1].count(b"\n")
 
 
-def check_time(path: str, runs: int) -> tuple[tuple[float, float], dict]:
+def check_time(path: str, runs: int, extra: tuple[str, ...] = ()) -> tuple[tuple[float, float], dict]:
     env = {**os.environ, "PYTHONPATH": ROOT}
-    cmd = [sys.executable, "-m", "losswatch", "check", "--json", "--fail-on", "critical", path]
+    cmd = [sys.executable, "-m", "losswatch", "check", "--json", "--fail-on", "critical", *extra, path]
     out = subprocess.run(cmd, capture_output=True, env=env, text=True)
     t = best_of(runs, lambda: subprocess.run(cmd, stdout=subprocess.DEVNULL, env=env))
     return t, json.loads(out.stdout.splitlines()[0])
@@ -158,8 +158,15 @@ def main() -> None:
     ap.add_argument("--lines", type=int, default=1_000_000)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--kinds", default="hf,darknet,keras")
+    ap.add_argument("--no-default-rules", action="store_true",
+                    help="time `check --no-default-rules` (ingest alone: no rule engine)")
     args = ap.parse_args()
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, load {os.getloadavg()[0]:.2f}")
+    extra = ("--no-default-rules",) if args.no_default_rules else ()
+    # As installed (pip compiles the .pyc files): with PYTHONDONTWRITEBYTECODE set (this machine)
+    # every start would otherwise compile every module from source again (~0.1 s of CPU).
+    subprocess.run([sys.executable, "-m", "compileall", "-q", os.path.join(ROOT, "losswatch")], check=True)
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, load {os.getloadavg()[0]:.2f}, "
+          f"check {' '.join(extra) or 'with the default rules'}")
     with tempfile.TemporaryDirectory(prefix="losswatch-bench-") as tmp:
         for kind in args.kinds.split(","):
             path = os.path.join(tmp, f"{kind}.log")
@@ -167,7 +174,7 @@ def main() -> None:
                 f.write(generate(kind, args.lines))
             size = os.path.getsize(path) / 1e6
             g, nloss = grep_time(path, GREP[kind], args.runs)
-            c, summary = check_time(path, args.runs)
+            c, summary = check_time(path, args.runs, extra)
             b = breakdown(path)
             metrics = summary["metrics"]
             print(f"{kind:8s} {args.lines} lines {size:6.1f} MB  format={summary['format']}  "

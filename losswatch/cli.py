@@ -19,11 +19,26 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"losswatch: error: {message}\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def chosen_command(argv: list[str]) -> str | None:
+    """The sub-command named on the command line (its first word), None when there is none.
+
+    Only that command's module is imported: each pulls in what it needs (the TUI, D-Bus, NVML,
+    numpy), and `check` on a small file must not pay for the others' imports.
+    """
+    for arg in argv:
+        if not arg.startswith("-"):
+            return arg if arg in COMMANDS else None
+        if arg == "--":
+            return None
+    return None
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser; with `only`, just that sub-command (the others are not imported)."""
     parser = _Parser(prog="losswatch", description="Watch deep-learning training logs from the terminal.")
     parser.add_argument("--version", action="version", version=f"losswatch {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for name in COMMANDS:
+    for name in COMMANDS if only is None else [only]:
         try:
             module = importlib.import_module(f"losswatch.commands.{name}")
         except ModuleNotFoundError as e:
@@ -36,7 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    if argv is None:
+        argv = sys.argv[1:]
+    parser = build_parser(chosen_command(argv))
     args = parser.parse_args(argv)
     if not getattr(args, "_run", None):
         parser.print_help()

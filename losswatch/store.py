@@ -17,11 +17,12 @@ import math
 import re
 from array import array
 from collections.abc import Iterable
-from typing import NamedTuple
-
-import numpy as np
+from typing import TYPE_CHECKING, NamedTuple
 
 from losswatch.model import SampleBatch
+
+if TYPE_CHECKING:  # numpy is imported where a batch first needs it: `check` of a tiny log, `rules
+    import numpy as np  # lint` and the TUI's start-up do not pay for it (~60 ms)
 
 RECENT = 100_000
 # Sampler series (GPU, job) come once a second for days, for every run: keep fewer of them exactly
@@ -82,6 +83,8 @@ class Overview:
 
     def add_many(self, steps: np.ndarray, values: np.ndarray) -> None:
         """The same as `add` for each sample, a bucket row at a time."""
+        import numpy as np
+
         i, n = 0, len(values)
         while i < n:
             w = self.width
@@ -118,6 +121,8 @@ class Overview:
                     self._halve()
 
     def _halve(self) -> None:
+        import numpy as np
+
         n = len(self.steps) // 2 * 2
         steps = np.frombuffer(self.steps, dtype=np.float64)[:n]
         mins = np.frombuffer(self.mins, dtype=np.float64)[:n]
@@ -199,6 +204,8 @@ class Series:
 
     def add_many(self, steps: np.ndarray, values: np.ndarray, lines: np.ndarray, wall_time: float) -> None:
         """Samples of this series in log order (float64 steps/values, int64 lines)."""
+        import numpy as np
+
         n = len(values)
         if not n:
             return
@@ -244,6 +251,24 @@ class Series:
         return zip(self.steps, self.values, self.lines, strict=True)
 
 
+def _period(metrics: list[str]) -> int:
+    """k where `metrics` is k distinct names repeated in the same order to the end, else 0.
+
+    A parser that emits rows of the same metrics (darknet, Keras, most text logs) gives such a
+    batch; the store then takes each metric as a strided view instead of grouping sample by sample.
+    """
+    n = len(metrics)
+    try:
+        k = metrics.index(metrics[0], 1)
+    except ValueError:
+        k = n
+    if n % k or (k > 1 and len(set(metrics[:k])) != k):
+        return 0
+    if k < n and metrics[:k] * (n // k) != metrics:  # identity compare of interned names: C speed
+        return 0
+    return k
+
+
 class Store:
     """All series of one run, fed batch by batch."""
 
@@ -270,6 +295,8 @@ class Store:
                 self._series(metric, batch).add(step, value, line, t)
             self.samples += n
             return
+        import numpy as np
+
         # array() from a list of floats is the fastest way in; numpy then views the same memory
         steps = np.frombuffer(array("d", batch.steps), dtype=np.float64)
         values = np.frombuffer(array("d", batch.values), dtype=np.float64)
@@ -278,8 +305,12 @@ class Store:
         except TypeError:  # a parser gave a float line number
             lines = np.array(batch.lines, dtype=np.float64).astype(np.int64)
         first = metrics[0]
-        if metrics.count(first) == n:
+        period = _period(metrics)
+        if period == 1:
             self._series(first, batch).add_many(steps, values, lines, t)
+        elif period:  # rows of the same metrics in the same order (most text logs): strided views
+            for j, metric in enumerate(metrics[:period]):
+                self._series(metric, batch).add_many(steps[j::period], values[j::period], lines[j::period], t)
         else:
             codes_of = {m: i for i, m in enumerate(dict.fromkeys(metrics))}
             codes = np.fromiter(map(codes_of.__getitem__, metrics), dtype=np.int32, count=n)

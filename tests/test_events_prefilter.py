@@ -55,3 +55,21 @@ def test_eval_empty_needs_the_whole_phrase():
         "Saving predictions to output/inference/coco_instances_results.json",
     ])
     assert scan_events(block, 1) == []
+
+
+# Blocks big enough for the byte-level pre-filter (digits and punctuation dropped), in ASCII and
+# with a tqdm bar's '█' (the block is then searched as UTF-16): the event is still found, at its line.
+BAR_PAD = "".join(f" {k}%|{'█' * (k % 10)}| {k}/100 [00:01<00:02, 3.1it/s] {{'loss': 0.{k}}}\n" for k in range(200))
+
+
+@pytest.mark.parametrize("pad", [BAR_PAD, BAR_PAD.replace("█", "#")], ids=["utf16", "ascii"])
+@pytest.mark.parametrize("metric,line", EXAMPLES)
+def test_events_found_in_big_blocks(pad, metric, line):
+    block = pad + line + "\n" + pad.rstrip("\n")
+    assert len(block) > 8192
+    assert (201, metric) in scan_events(block, 1)
+
+
+@pytest.mark.parametrize("pad", [BAR_PAD, BAR_PAD.replace("█", "#")], ids=["utf16", "ascii"])
+def test_big_block_without_words_has_no_events(pad):
+    assert scan_events(pad * 3, 1) == []

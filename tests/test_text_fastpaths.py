@@ -57,6 +57,14 @@ HF_EXTRA = [
     " 10%|███ | 549/5490 [05:02<38:38,  2.13it/s]{'loss': 1.5, 'grad_norm': 1.0, 'learning_rate': 1e-05, 'epoch': 0.6}\r",
     "{'loss': 1.4, 'learning_rate': 1e-05, 'epoch': 0.7}\r",
     "{'loss': 1.3, 'grad_norm': 'x', 'learning_rate': 1e-05, 'epoch': 0.8}\r",
+    # eval dicts (read column-wise as the second shape): NaN, a text value, glued, another shape
+    "{'eval_loss': nan, 'eval_rouge-1': 45.0, 'eval_runtime': 1.5, 'eval_samples_per_second': 0.4, "
+    "'eval_steps_per_second': 0.067, 'epoch': 0.85}\r",
+    "{'eval_loss': 1.1, 'eval_rouge-1': 'n/a', 'eval_runtime': 1.5, 'eval_samples_per_second': 0.4, "
+    "'eval_steps_per_second': 0.067, 'epoch': 0.86}\r",
+    " 10%|███ | 549/5490 [05:02<38:38,  2.13it/s]{'eval_loss': 1.2, 'eval_rouge-1': 44.0, 'eval_runtime': 1.5, "
+    "'eval_samples_per_second': 0.4, 'eval_steps_per_second': 0.067, 'epoch': 0.87}\r",
+    "{'eval_loss': 1.2, 'eval_runtime': 1.5, 'epoch': 0.88}\r",
 ]
 KERAS_EXTRA = [
     "313/313 [==============================] - 1s 2ms/step - loss: 0.61 - acc: 0.75",

@@ -15,9 +15,6 @@ import re
 from bisect import bisect_left, insort
 from collections import deque
 
-import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
-
 # Metrics that should rise (accuracy, mAP, ...): "best" is the maximum and improvement is upward.
 _RISING_RE = re.compile(
     r"(?:^|[._])(?:acc|accuracy|top1|top5|top_1|top_5|map|map50|map_50|map50_95|ap|ap50|ap75|aps|apm|apl"
@@ -656,6 +653,9 @@ class Ordered(Stream):
         insort puts a value after its equals and the oldest of equals leaves first. A stable sort of
         each window therefore picks the very element the list holds at the middle."""
         n, win = self.n, self.win
+        import numpy as np  # only a long catch-up needs it; `check` of a small log starts without numpy
+        from numpy.lib.stride_tricks import sliding_window_view
+
         xs = np.fromiter((x for _, x, _ in rest), float, len(rest))
         fin = np.isfinite(xs)
         new = xs[fin]

@@ -18,13 +18,14 @@ the file and line, so `--format-file` fails before anything starts.
 from __future__ import annotations
 
 import re
-from typing import ClassVar
-
-import yaml
+from typing import TYPE_CHECKING, ClassVar
 
 from losswatch.errors import UsageError
 from losswatch.ingest.formats.base import FormatParser, StepCounter
 from losswatch.model import SampleBatch, canonical_name, parse_number
+
+if TYPE_CHECKING:  # imported where a format file is read: the registry imports this module on every start
+    import yaml
 
 NAME_RE = re.compile(r"^[A-Za-z][\w.-]*$")
 FORMAT_KEYS = {"description", "detect", "regex", "regexes", "metrics", "priority"}
@@ -81,6 +82,8 @@ def _line(node: yaml.Node) -> int:
 
 
 def _scalar(node: yaml.Node, path: str, what: str) -> str:
+    import yaml
+
     if not isinstance(node, yaml.ScalarNode) or node.value == "" and node.tag.endswith(":null"):
         raise UsageError(f"{what} must be a string", path, _line(node))
     return node.value
@@ -95,6 +98,8 @@ def _compile(node: yaml.Node, path: str, what: str) -> re.Pattern:
 
 
 def _format_class(name: str, node: yaml.Node, path: str) -> type[FormatParser]:
+    import yaml
+
     if not isinstance(node, yaml.MappingNode):
         raise UsageError(f"format {name!r} must be a mapping with `regex:` or `regexes:`", path, _line(node))
     fields: dict[str, yaml.Node] = {}
@@ -156,6 +161,8 @@ def _format_class(name: str, node: yaml.Node, path: str) -> type[FormatParser]:
 
 def load_format_file(path: str) -> list[type[FormatParser]]:
     """The formats a YAML file defines, each a `FormatParser` subclass ready to register."""
+    import yaml
+
     try:
         with open(path, encoding="utf-8") as f:
             text = f.read()

@@ -20,7 +20,7 @@ from bisect import bisect_left
 from itertools import chain, compress, repeat
 from operator import add, contains, not_
 
-from losswatch.ingest.formats._text import NUM, emit_rows, floats
+from losswatch.ingest.formats._text import NUM, column_floats, emit_rows, floats, interleave
 from losswatch.ingest.formats.base import FormatParser, StepCounter
 from losswatch.model import SampleBatch, canonical_name, clean_name
 
@@ -77,6 +77,7 @@ class HFTrainerFormat(FormatParser):
     def __init__(self) -> None:
         self.plans: dict[tuple[str, ...], _Plan] = {}
         self.main: _Plan | None = None  # the shape most dicts have: matched all at once
+        self.second: _Plan | None = None  # the next most common (eval dicts): matched all at once too
         self.seen: dict[_Plan, int] = {}  # dicts read, per shape
         self.counter = StepCounter()
 
@@ -106,7 +107,7 @@ class HFTrainerFormat(FormatParser):
                     break
         main = self.main
         good_idx: list[int] = []
-        flat: list = []
+        rows: list = []
         if main is not None:
             ok = list(map(str.startswith, texts, repeat(main.prefix)))
             good_texts = list(compress(texts, ok))
@@ -116,27 +117,152 @@ class HFTrainerFormat(FormatParser):
                 good_texts = list(compress(texts, ok))
                 rows = main.rx_lines.findall("\n".join(good_texts))
             good_idx = list(compress(cand, ok))
-            flat = list(chain.from_iterable(rows)) if main.width > 1 else rows
             self.seen[main] = self.seen.get(main, 0) + len(good_idx)
         else:
             ok = [False] * len(cand)
+        others = list(compress(range(len(cand)), map(not_, ok)))
+        cols = self._columns(main, rows, good_idx, first_line) if rows else None
+        if cols is None:  # the general way: rows between the other dicts, segment by segment
+            self._parse_rows(main, rows, good_idx, cand, texts, others, first_line, out)
+        else:
+            assert main is not None
+            self._merge_rows(cols, main, good_idx, cand, texts, others, self._second_rows(cand, texts, others, first_line),
+                             first_line, out)
+        ranked = sorted(self.seen, key=self.seen.__getitem__, reverse=True)  # stable: ties keep first seen
+        if ranked and ranked[0] is not main:
+            self.main = ranked[0]
+        self.second = next((p for p in ranked if p is not self.main and not p.skip), None)
+
+    def _second_rows(self, cand: list[int], texts: list[str], others: list[int],
+                     first_line: int) -> tuple[_Plan, dict[int, int], tuple[list, list, list, list]] | None:
+        """The dicts of the second most common shape (eval) among `others`, read column-wise like the usual ones.
+
+        (plan, {index into `cand`: row}, samples) or None (too few, or not all plain floats: one by one).
+        """
+        plan = self.second
+        if plan is None or len(others) < 8:
+            return None
+        otexts = [texts[a] for a in others]
+        ok = list(map(str.startswith, otexts, repeat(plan.prefix)))
+        stexts = list(compress(otexts, ok))
+        rows = plan.rx_lines.findall("\n".join(stexts))
+        if len(rows) != len(stexts):
+            ok = list(map(bool, map(plan.rx.fullmatch, otexts)))
+            rows = plan.rx_lines.findall("\n".join(compress(otexts, ok)))
+        at = list(compress(others, ok))
+        if not rows:
+            return None
+        cols = self._columns(plan, rows, [cand[a] for a in at], first_line)
+        if cols is None:
+            return None
+        self.seen[plan] = self.seen.get(plan, 0) + len(rows)
+        return plan, dict(zip(at, range(len(at)), strict=True)), cols
+
+    def _columns(self, plan: _Plan, rows: list, idx: list[int], first_line: int) -> tuple[list, list, list, list] | None:
+        """The samples of all `rows` of the usual shape at once, interleaved as `_emit` adds them.
+
+        None where that cannot be done column-wise (a kept value or the step not a plain float, a
+        skipped shape): the caller then reads the rows segment by segment.
+        """
+        if plan.skip or not plan.cols or plan.step_idx < 0:
+            return None
+        n = plan.width
+        flat = list(chain.from_iterable(rows)) if n > 1 else list(rows)
+        try:
+            steps = column_floats(flat[plan.step_idx::n])
+            width = n
+            for c in plan.drop_desc:  # columns that are not samples are never converted
+                del flat[c::width]
+                width -= 1
+            vals = list(map(float, flat))
+        except ValueError:
+            return None
+        nrows, k = len(rows), len(plan.cols)
+        line_nos = list(map(add, idx, repeat(first_line)))
+        if k == 1:
+            return list(plan.metrics) * nrows, steps, vals, line_nos
+        return list(plan.metrics) * nrows, interleave([steps] * k), vals, interleave([line_nos] * k)
+
+    def _merge_rows(self, cols: tuple[list, list, list, list], main: _Plan, good_idx: list[int], cand: list[int],
+                    texts: list[str], others: list[int],
+                    second: tuple[_Plan, dict[int, int], tuple[list, list, list, list]] | None,
+                    first_line: int, out: SampleBatch) -> None:
+        """Add the usual rows' samples (`cols`) with the other dicts' samples in line order.
+
+        Names are recorded where `_emit` would record them (first use wins: the same order).
+        """
+        ms, ss, vs, ls = cols
+        k = len(main.cols)
+        named = False
         done = 0
-        for k in compress(range(len(cand)), map(not_, ok)):
-            i = cand[k]
+        sec_plan, sec_row, (sms, sss, svs, sls) = second if second is not None else (None, {}, ([], [], [], []))
+        sec_named = False
+        k2 = len(sec_plan.cols) if sec_plan is not None else 0
+        for at in others:
+            i = cand[at]
+            j = bisect_left(good_idx, i, done)
+            if j > done:
+                if not named:
+                    named = self._name(main, out)
+                a, b = done * k, j * k
+                out.metrics.extend(ms[a:b])
+                out.steps.extend(ss[a:b])
+                out.values.extend(vs[a:b])
+                out.lines.extend(ls[a:b])
+                done = j
+            r = sec_row.get(at)
+            if r is None:
+                self._other(texts[at], i, first_line, out)
+                continue
+            if not sec_named:
+                sec_named = self._name(sec_plan, out)
+            a, b = r * k2, (r + 1) * k2
+            out.metrics.extend(sms[a:b])
+            out.steps.extend(sss[a:b])
+            out.values.extend(svs[a:b])
+            out.lines.extend(sls[a:b])
+        if done < len(good_idx):
+            if not named:
+                self._name(main, out)
+            if done == 0:
+                out.metrics.extend(ms)
+                out.steps.extend(ss)
+                out.values.extend(vs)
+                out.lines.extend(ls)
+            else:
+                a = done * k
+                out.metrics.extend(ms[a:])
+                out.steps.extend(ss[a:])
+                out.values.extend(vs[a:])
+                out.lines.extend(ls[a:])
+
+    @staticmethod
+    def _name(plan: _Plan | None, out: SampleBatch) -> bool:
+        if plan is not None:
+            for metric, raw in zip(plan.metrics, plan.raws, strict=True):
+                out.name(metric, raw)
+        return True
+
+    def _parse_rows(self, main: _Plan | None, rows: list, good_idx: list[int], cand: list[int], texts: list[str],
+                    others: list[int], first_line: int, out: SampleBatch) -> None:
+        flat = list(chain.from_iterable(rows)) if main is not None and main.width > 1 else rows
+        done = 0
+        for at in others:
+            i = cand[at]
             j = bisect_left(good_idx, i, done)
             self._emit(main, flat, done, j, good_idx, first_line, out)
             done = j
-            line = texts[k]
-            pos = 0 if line[:2] == "{'" else line.find("{'")
-            plan = self._plan(line, pos)
-            m = plan.rx.match(line, pos) if plan is not None else None
-            if m is not None:
-                self.seen[plan] = self.seen.get(plan, 0) + 1
-                self._emit(plan, list(m.groups()), 0, 1, [i], first_line, out)
+            self._other(texts[at], i, first_line, out)
         self._emit(main, flat, done, len(good_idx), good_idx, first_line, out)
-        best = max(self.seen, key=self.seen.__getitem__, default=None)
-        if best is not None and best is not main:
-            self.main = best
+
+    def _other(self, line: str, i: int, first_line: int, out: SampleBatch) -> None:
+        """A dict of another shape than the usual one (eval, glued after a bar fragment)."""
+        pos = 0 if line[:2] == "{'" else line.find("{'")
+        plan = self._plan(line, pos)
+        m = plan.rx.match(line, pos) if plan is not None else None
+        if m is not None:
+            self.seen[plan] = self.seen.get(plan, 0) + 1
+            self._emit(plan, list(m.groups()), 0, 1, [i], first_line, out)
 
     def _plan(self, line: str, pos: int) -> _Plan | None:
         end = line.find("}", pos)
@@ -182,5 +308,5 @@ class HFTrainerFormat(FormatParser):
             out.steps.extend(steps)
             out.lines.extend(line_nos)
         else:
-            out.steps.extend(chain.from_iterable(zip(*([steps] * k), strict=True)))
-            out.lines.extend(chain.from_iterable(zip(*([line_nos] * k), strict=True)))
+            out.steps.extend(interleave([steps] * k))
+            out.lines.extend(interleave([line_nos] * k))

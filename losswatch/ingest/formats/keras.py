@@ -22,6 +22,7 @@ from losswatch.ingest.formats.base import FormatParser, StepCounter
 from losswatch.model import SampleBatch, canonical_name
 
 HEADER_RE = re.compile(r"^Epoch (\d+)/(\d+)\s*$")
+HEADER_LINES_RE = re.compile(HEADER_RE.pattern, re.MULTILINE)
 BAR_RE = re.compile(r"^\s*(\d+)/(\d+) (?:\[[=>.]*\]|[━─\s]+)")
 PAIR_RE = re.compile(r"(?:^| - )([A-Za-z_][\w/.\-]*): (" + NUM + r")(?![\d.])")
 SKIP = frozenset(("ETA", "eta"))
@@ -107,10 +108,15 @@ class KerasFormat(FormatParser):
         assert main is not None
         n = len(lines)
         head_idx = list(compress(range(n), map(str.startswith, lines, repeat("Epoch "))))
-        heads = list(map(HEADER_RE.match, [lines[i] for i in head_idx]))  # not "Epoch 1: val_loss improved…"
-        is_head = list(map(bool, heads))
-        head_idx = list(compress(head_idx, is_head))
-        epochs = list(map(itemgetter(1), compress(heads, is_head)))
+        head_texts = [lines[i] for i in head_idx]
+        found = HEADER_LINES_RE.findall("\n".join(head_texts))
+        if len(found) == len(head_texts):  # every one a header: one findall (lines start "Epoch ": one each)
+            epochs = list(map(itemgetter(0), found))
+        else:  # some are not ("Epoch 1: val_loss improved…")
+            heads = list(map(HEADER_RE.match, head_texts))
+            is_head = list(map(bool, heads))
+            head_idx = list(compress(head_idx, is_head))
+            epochs = list(map(itemgetter(1), compress(heads, is_head)))
         bar_idx = list(compress(range(n), map(contains, lines, repeat(" - "))))
         bar_idx = list(compress(bar_idx, map(not_, map(contains, [lines[i] for i in bar_idx], repeat("ETA")))))
         rows = main.rx_lines.findall("\n".join([lines[i] for i in bar_idx]))
@@ -122,7 +128,7 @@ class KerasFormat(FormatParser):
         js = list(map(bisect_right, repeat(head_idx), bar_idx))  # 0: the epoch of an earlier block
         if len(set(js)) != len(js) or (js and js[0] == 0 and self.done_epoch == self.epoch):
             return False  # a second final bar in an epoch (evaluate): line by line
-        epoch_values = [self.epoch] + [float(e) for e in epochs]
+        epoch_values = [self.epoch, *map(float, epochs)]
         if rows:
             steps = list(map(epoch_values.__getitem__, js))
             if None in steps:
@@ -130,8 +136,11 @@ class KerasFormat(FormatParser):
             k = len(main.metrics)
             vals = floats(list(chain.from_iterable(map(itemgetter(*main.value_cols), rows))) if k > 1
                           else list(map(itemgetter(main.value_cols[0]), rows)))
-            emit_rows(out, main.metrics, steps, [vals[j::k] for j in range(k)],
-                      list(map(add, bar_idx, repeat(first_line))))
+            line_nos = list(map(add, bar_idx, repeat(first_line)))
+            if None in vals:
+                emit_rows(out, main.metrics, steps, [vals[j::k] for j in range(k)], line_nos)
+            else:  # `vals` is already row by row, as the samples go out
+                emit_rows(out, main.metrics, steps, [], line_nos, values=vals)
             for metric, raw in zip(main.metrics, main.keys, strict=True):
                 out.name(metric, raw)
             self.done_epoch = steps[-1]
