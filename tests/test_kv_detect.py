@@ -30,3 +30,17 @@ def test_known_family_still_wins_over_kv():
     reader.feed(text.encode())
     reader.finish()
     assert reader.format_name == "nanogpt"
+
+
+def test_a_sentence_stating_a_fact_is_no_metric():
+    """'Number of classes: 10' is a stated class count (meta.classes), not a series named 'of classes';
+    a two-word metric name ('train loss: 0.5') is still read."""
+    reader = LogReader(format_name="kv")
+    text = "Number of classes: 10\nSize of the dataset: 50000\n"
+    text += "".join(f"step: {i} train loss: {1.0 / (i + 1):.4f}\n" for i in range(5))
+    batch = reader.feed(text.encode())
+    metrics = set(batch.metrics)
+    assert "meta.classes" in metrics
+    assert not any("of" in m.split("_") or m.startswith("the") for m in metrics), metrics
+    assert [v for m, v in zip(batch.metrics, batch.values, strict=True) if m == "loss"] == [
+        round(1.0 / (i + 1), 4) for i in range(5)]

@@ -18,6 +18,9 @@ PAIR_RE = re.compile(
 )
 STEP_KEYS = {"step", "iter", "iteration", "global_step", "it", "steps", "num_updates", "s"}
 SKIP_KEYS = re.compile(r"(?:^|_)(?:time|eta|elapsed|date|sec|secs|seconds|ms|pid|tid|rank|port|line|mem|memory)$")
+# "Number of classes: 10", "Size of the dataset: 50000": two words starting with a function word are
+# the tail of a sentence stating a fact, not a metric's name (a class count is read as meta.classes).
+PHRASE_TAIL = re.compile(r"^(?:of|in|to|for|the|a|an|per|with|on|at|by|from) ", re.IGNORECASE)
 
 
 class KeyValueFormat(FormatParser):
@@ -63,7 +66,7 @@ class KeyValueFormat(FormatParser):
                     if v is not None:
                         step = v
                     continue
-                if SKIP_KEYS.search(low.replace(" ", "_")):
+                if SKIP_KEYS.search(low.replace(" ", "_")) or (" " in low and PHRASE_TAIL.match(low)):
                     continue
                 v = parse_number(m.group("val"))
                 if v is not None:
