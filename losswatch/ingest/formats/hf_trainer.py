@@ -301,12 +301,4 @@ class HFTrainerFormat(FormatParser):
         for c in plan.drop_desc:
             del vals[c::width]
             width -= 1
-        k = len(plan.cols)
-        out.metrics.extend(plan.metrics * nrows)
-        out.values.extend(vals)
-        if k == 1:
-            out.steps.extend(steps)
-            out.lines.extend(line_nos)
-        else:
-            out.steps.extend(interleave([steps] * k))
-            out.lines.extend(interleave([line_nos] * k))
+        emit_rows(out, plan.metrics, steps, [], line_nos, values=vals)
