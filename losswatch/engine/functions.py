@@ -635,6 +635,16 @@ class Ordered(Stream):
             if out:
                 self.emit_many(out)
             return
+        if len(items) - 1 - lo > 2 * n:
+            # a long run: only its last n finite points stay in the window, and the sorted list is
+            # the window sorted stably (insort goes after equals, the oldest of equals leaves first)
+            fin = [x for _, x, _ in items[lo:-1] if x - x == 0]
+            if len(fin) >= n:
+                last = fin[-n:]
+                win.clear()
+                win.extend(last)
+                srt[:] = sorted(last)
+                lo = len(items) - 1
         for i in range(lo, len(items) - 1):
             x = items[i][1]
             if x - x == 0:
