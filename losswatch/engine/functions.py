@@ -542,7 +542,9 @@ def sorted_mad(a: list[float], med: float) -> float:
     return 0.5 * (_kth_two(a, med, h, n, n // 2 - 1) + _kth_two(a, med, h, n, n // 2))
 
 
-ZSCORE_MIN = 20  # a z-score needs this many points of history (or n when n is smaller)
+ZSCORE_MIN = 20
+
+NP_RUN = 128  # a median catch-up of at least this many points runs in numpy (shorter: the loop is cheaper)  # a z-score needs this many points of history (or n when n is smaller)
 
 
 class Ordered(Stream):
@@ -614,7 +616,7 @@ class Ordered(Stream):
             end = len(items)
             k = lo
             while k < end:
-                if kind == "median" and len(win) == n and n <= 64 and end - k >= 128:
+                if kind == "median" and len(win) == n and n <= 64 and end - k >= NP_RUN:
                     self._medians_np(items[k:], out)
                     break
                 step, x, t = items[k]
@@ -635,7 +637,7 @@ class Ordered(Stream):
             if out:
                 self.emit_many(out)
             return
-        if len(items) - 1 - lo > 2 * n:
+        if len(items) - 1 - lo >= n:
             # a long run: only its last n finite points stay in the window, and the sorted list is
             # the window sorted stably (insort goes after equals, the oldest of equals leaves first)
             fin = [x for _, x, _ in items[lo:-1] if x - x == 0]
@@ -664,7 +666,6 @@ class Ordered(Stream):
         each window therefore picks the very element the list holds at the middle."""
         n, win = self.n, self.win
         import numpy as np  # only a long catch-up needs it; `check` of a small log starts without numpy
-        from numpy.lib.stride_tricks import sliding_window_view
 
         xs = np.fromiter((x for _, x, _ in rest), float, len(rest))
         fin = np.isfinite(xs)
@@ -672,7 +673,9 @@ class Ordered(Stream):
         cur = sorted_median(self.sorted)
         if len(new):
             a = np.concatenate((np.fromiter(win, float, n), new))
-            w = np.sort(sliding_window_view(a, n)[1:], axis=1, kind="stable")
+            # the windows a[j+1 : j+1+n] as a strided view (cheaper than sliding_window_view)
+            w = np.sort(np.ndarray((len(new), n), a.dtype, a, a.itemsize, (a.itemsize, a.itemsize)),
+                        axis=1, kind="stable")
             h = n // 2
             meds = w[:, h] if n % 2 else 0.5 * (w[:, h - 1] + w[:, h])
             idx = np.cumsum(fin) - 1
