@@ -616,8 +616,19 @@ class Ordered(Stream):
             end = len(items)
             k = lo
             while k < end:
-                if kind == "median" and len(win) == n and n <= 64 and end - k >= NP_RUN:
-                    self._medians_np(items[k:], out)
+                if kind == "median" and len(win) == n:
+                    if n <= 64 and end - k >= NP_RUN:
+                        self._medians_np(items[k:], out)
+                        break
+                    # the window stays full: the loop below without its length checks
+                    h = n // 2
+                    popleft, append, add = win.popleft, win.append, out.append
+                    for step, x, t in items[k:]:
+                        if x - x == 0:
+                            append(x)
+                            insort(srt, x)
+                            del srt[bisect_left(srt, popleft())]
+                        add((step, srt[h] if n % 2 else 0.5 * (srt[h - 1] + srt[h]), t))
                     break
                 step, x, t = items[k]
                 k += 1
