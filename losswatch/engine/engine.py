@@ -156,6 +156,7 @@ def _closure(specs: list[StreamSpec], streams: set[int]) -> set[int]:
 # A batch of at least FAST_BATCH samples looks for runs of at least FAST_MIN lines to take in one go.
 FAST_BATCH = 2048
 FAST_MIN = 16
+FAST_GIVE_UP = 4
 
 
 # A lazy stream's source log is handed over and emptied at the end of a batch once it holds this many points.
@@ -330,14 +331,19 @@ class Engine:
             rs = self.runs[run] = RunState(self.specs, len(self.rules), self._lazy)
         out: list[Alert] = []
         if self.FAST and len(batch.metrics) >= FAST_BATCH:
-            self._process_runs(run, rs, batch, out)
-            return out
+            start = self._process_runs(run, rs, batch, out)
+            if start is None:
+                return out
+            metrics, steps, values, lines = (batch.metrics[start:], batch.steps[start:], batch.values[start:],
+                                             batch.lines[start:])
+        else:
+            metrics, steps, values, lines = batch.metrics, batch.steps, batch.values, batch.lines
         fan = rs.fan
         t = batch.wall_time
         touched: list[str] = []
         cur = None
         evaluate = self._evaluate
-        for metric, step, value, line in zip(batch.metrics, batch.steps, batch.values, batch.lines, strict=True):
+        for metric, step, value, line in zip(metrics, steps, values, lines, strict=True):
             if line != cur:
                 if touched:
                     evaluate(run, rs, tuple(touched), cur, t, out)
@@ -367,9 +373,12 @@ class Engine:
                 log.trim()
         return out
 
-    def _process_runs(self, run: str, rs: RunState, batch, out: list[Alert]) -> None:
+    def _process_runs(self, run: str, rs: RunState, batch, out: list[Alert]) -> int | None:
         """process() for a long batch: runs of lines where no rule can change state go through
-        `_skip` (the streams take the run in one go), the other lines one by one (`_lines`)."""
+        `_skip` (the streams take the run in one go), the other lines one by one (`_lines`).
+        Where runs cannot be had (FAST_GIVE_UP tries in a row fail for want of a guard, as on a
+        Keras log whose every line brings val_loss), returns the sample to go on from with the
+        plain loop; None when the batch is done."""
         import numpy as np  # a long batch only: `check` of a small log starts without numpy
 
         n = len(batch.metrics)
@@ -377,24 +386,30 @@ class Engine:
         i = 0
         size = 256  # lines tried at once: grows while runs succeed, shrinks when they fail early
         backoff = 1  # lines taken one by one after a failed try
+        failed = 0  # tries in a row that failed for want of a guard
         while i < n:
             used, slow = self._skip(rs, batch, i, lines_np, size, np)
             if used:
                 i += used
                 size = min(size * 2, 1 << 15)
                 backoff = 1
+                failed = 0
                 if i >= n:
                     break
                 i = self._lines(run, rs, batch, i, 1, out)
             elif slow:  # a short run: take it, and the line that ends it, one by one
                 i = self._lines(run, rs, batch, i, slow, out)
             else:
+                failed += 1
+                if failed >= FAST_GIVE_UP:
+                    return i if i < n else None
                 size = max(64, size // 2)
                 i = self._lines(run, rs, batch, i, backoff, out)
                 backoff = min(backoff * 2, 256)
         for log in rs.logs:
             if len(log.items) > LOG_CAP:
                 log.trim()
+        return None
 
     def _lines(self, run: str, rs: RunState, batch, i: int, count: int, out: list[Alert]) -> int:
         """The loop of process() over `count` lines from sample i on; returns where the next line starts."""
