@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass, field
 
 from losswatch.engine import functions as F
+from losswatch.engine import guard as G
 from losswatch.engine.alerts import AlertState
 from losswatch.engine.compile import Compiled, Compiler, Scalar, StreamSpec, needs
 from losswatch.engine.lang import Binary, ExprError, Node
@@ -35,6 +36,7 @@ class CompiledRule:
     first: set[int] = field(default_factory=set)  # streams the condition reads at every evaluation
     never: bool = False  # the condition is a constant false (e.g. a var switched it off)
     inhibitors: list[int] = field(default_factory=list)
+    guard: tuple | None = None  # what numpy can prove about the condition over a run of lines (guard.py)
 
 
 def _value_node(node: Node) -> Node:
@@ -68,7 +70,8 @@ def compile_rules(rules: list[RuleDef]) -> tuple[list[CompiledRule], list[Stream
         out.append(CompiledRule(len(out), r, comp.scalar(cond), comp.scalar(val),
                                 {k: comp.scalar(f) for k, f in fields.items()}, triggers, timed,
                                 needs(r.when, r.vars), cond.uses_now, set(cond.first or ()),
-                                cond.kind == "const" and not cond.const))
+                                cond.kind == "const" and not cond.const,
+                                guard=G.plan(r.when, r.vars, lambda n, r=r: comp.compile(n, r.vars).stream)))
     ids = {cr.rule.id: cr.index for cr in out}
     for cr in out:
         cr.inhibitors = [ids[i] for i in cr.rule.inhibited_by if i in ids and ids[i] != cr.index]
@@ -150,6 +153,12 @@ def _closure(specs: list[StreamSpec], streams: set[int]) -> set[int]:
     return out
 
 
+# A batch of at least FAST_BATCH samples looks for runs of at least FAST_MIN lines to take in one go.
+FAST_BATCH = 2048
+FAST_MIN = 16
+FAST_GIVE_UP = 4
+
+
 # A lazy stream's source log is handed over and emptied at the end of a batch once it holds this many points.
 LOG_CAP = 4096
 
@@ -227,6 +236,7 @@ class RunState:
             self.streams.append(s)
         self.logs = [logs[k] for k in sorted(logs)]
         self.fan: dict[str, tuple[F.Base, tuple, object]] = {}
+        self.kids: dict[str, tuple[tuple, F.Log | None]] = {}  # the same as streams, for a run of lines at once
         for m in self.bases:
             self._fan(m)
         self.specs = specs
@@ -252,6 +262,8 @@ class RunState:
         b = self.bases[metric]
         self.fan[metric] = (b, tuple(c.push for c in b.children if type(c) is not F.Log),
                             next((c.items.append for c in b.children if type(c) is F.Log), None))
+        self.kids[metric] = (tuple(c for c in b.children if type(c) is not F.Log),
+                             next((c for c in b.children if type(c) is F.Log), None))
 
     def make_eager(self, index: int) -> None:
         """Feed this lazy stream, and the lazy streams it is computed from, eagerly from now on."""
@@ -279,6 +291,7 @@ class Engine:
     """The rule engine for a set of rules (the `RuleEngine` of losswatch.monitor)."""
 
     SKIP_THINNED = True  # skip the thinned rules as a whole between their evaluation points (tests: off)
+    FAST = True  # take runs of lines where no rule can change state in one go (_skip; tests: off)
 
     def __init__(self, rules: list[RuleDef]) -> None:
         self.rules_def = rules
@@ -317,12 +330,20 @@ class Engine:
         if rs is None:
             rs = self.runs[run] = RunState(self.specs, len(self.rules), self._lazy)
         out: list[Alert] = []
+        if self.FAST and len(batch.metrics) >= FAST_BATCH:
+            start = self._process_runs(run, rs, batch, out)
+            if start is None:
+                return out
+            metrics, steps, values, lines = (batch.metrics[start:], batch.steps[start:], batch.values[start:],
+                                             batch.lines[start:])
+        else:
+            metrics, steps, values, lines = batch.metrics, batch.steps, batch.values, batch.lines
         fan = rs.fan
         t = batch.wall_time
         touched: list[str] = []
         cur = None
         evaluate = self._evaluate
-        for metric, step, value, line in zip(batch.metrics, batch.steps, batch.values, batch.lines, strict=True):
+        for metric, step, value, line in zip(metrics, steps, values, lines, strict=True):
             if line != cur:
                 if touched:
                     evaluate(run, rs, tuple(touched), cur, t, out)
@@ -351,6 +372,208 @@ class Engine:
             if len(log.items) > LOG_CAP:
                 log.trim()
         return out
+
+    def _process_runs(self, run: str, rs: RunState, batch, out: list[Alert]) -> int | None:
+        """process() for a long batch: runs of lines where no rule can change state go through
+        `_skip` (the streams take the run in one go), the other lines one by one (`_lines`).
+        Where runs cannot be had (FAST_GIVE_UP tries in a row fail for want of a guard, as on a
+        Keras log whose every line brings val_loss), returns the sample to go on from with the
+        plain loop; None when the batch is done."""
+        import numpy as np  # a long batch only: `check` of a small log starts without numpy
+
+        n = len(batch.metrics)
+        lines_np = np.asarray(batch.lines)
+        i = 0
+        size = 256  # lines tried at once: grows while runs succeed, shrinks when they fail early
+        backoff = 1  # lines taken one by one after a failed try
+        failed = 0  # tries in a row that failed for want of a guard
+        while i < n:
+            used, slow = self._skip(rs, batch, i, lines_np, size, np)
+            if used:
+                i += used
+                size = min(size * 2, 1 << 15)
+                backoff = 1
+                failed = 0
+                if i >= n:
+                    break
+                i = self._lines(run, rs, batch, i, 1, out)
+            elif slow:  # a short run: take it, and the line that ends it, one by one
+                i = self._lines(run, rs, batch, i, slow, out)
+            else:
+                failed += 1
+                if failed >= FAST_GIVE_UP:
+                    return i if i < n else None
+                size = max(64, size // 2)
+                i = self._lines(run, rs, batch, i, backoff, out)
+                backoff = min(backoff * 2, 256)
+        for log in rs.logs:
+            if len(log.items) > LOG_CAP:
+                log.trim()
+        return None
+
+    def _lines(self, run: str, rs: RunState, batch, i: int, count: int, out: list[Alert]) -> int:
+        """The loop of process() over `count` lines from sample i on; returns where the next line starts."""
+        metrics, steps, values, lines = batch.metrics, batch.steps, batch.values, batch.lines
+        n = len(metrics)
+        fan = rs.fan
+        t = batch.wall_time
+        touched: list[str] = []
+        cur = lines[i]
+        evaluate = self._evaluate
+        while i < n:
+            line = lines[i]
+            if line != cur:
+                if touched:
+                    evaluate(run, rs, tuple(touched), cur, t, out)
+                    touched = []
+                count -= 1
+                if not count:
+                    return i
+                cur = line
+            metric = metrics[i]
+            f = fan.get(metric)
+            if f is None:
+                i += 1
+                continue
+            step = steps[i]
+            value = values[i]
+            b, pushes, log = f
+            if not b.n:
+                rs.present.add(metric)
+                rs.version += 1
+            b.line = line
+            b.value = value
+            b.step = step
+            b.wall_time = t
+            b.n += 1
+            if log is not None:
+                log((step, value, t))  # type: ignore[operator]
+            for push in pushes:
+                push(step, value, t)
+            touched.append(metric)
+            i += 1
+        if touched:
+            evaluate(run, rs, tuple(touched), cur, t, out)
+        return n
+
+    def _skip(self, rs: RunState, batch, i: int, lines_np, size: int, np) -> tuple[int, int]:
+        """Take in a run of up to `size` lines from sample i on, at which no rule can change state, in
+        one go; returns the samples taken (0: none) and, when none, how many lines
+        to take one by one before trying again where that is known (0: not known). Such a run: every line logs the same metrics in
+        the same order, all finite and none new to the run; the thinned rules are skipped as a whole
+        there (`rs.wake`); each rule evaluated at every line has an inactive alert, no warm-up, and a
+        guard showing its condition is not true at any of these lines. The streams then take the
+        run's points at once (`push_many`: the same state as point by point), and the counts the
+        per-line path keeps (clock, wake, pending thinned opportunities) advance by the run's length."""
+        if not (rs.wake_version == rs.version and self.SKIP_THINNED):
+            return 0, 0
+        if rs.wake <= FAST_MIN:
+            return 0, max(rs.wake, 1)
+        metrics, lines = batch.metrics, batch.lines
+        n = len(metrics)
+        first = lines[i]
+        k = 1
+        while i + k < n and lines[i + k] == first:
+            k += 1
+        pattern = metrics[i:i + k]
+        fan = rs.fan
+        touched = tuple(m for m in pattern if m in fan)
+        if not touched or len(set(touched)) != len(touched):
+            return 0, 0
+        for m in touched:
+            if not fan[m][0].n:
+                return 0, 0
+        entry = self._cache.get(touched)
+        if entry is None:
+            entry = self._rules_for(touched)
+        active, checked, version, alerts = rs.active, rs.checked, rs.version, rs.alerts
+        guards = []
+        for r, j, _thin, _changed, warm, _cond in entry[1]:
+            if not active[j] and (checked[j] == version or not self._activate(rs, r)):
+                continue
+            if warm or alerts[j].state != "inactive" or r.guard is None:
+                return 0, 0
+            guards.append(r.guard)
+        g = min(size, rs.wake - 1, (n - i) // k)
+        if g < FAST_MIN:
+            return 0, g + 1
+        # the same metrics on every line, each line its own
+        end = i + g * k
+        for p in range(k):
+            sl = metrics[i + p:end:k]
+            if sl.count(pattern[p]) != g:
+                g = next(j for j, m in enumerate(sl) if m != pattern[p])
+                end = i + g * k
+        if g < FAST_MIN:
+            return 0, g + 1
+        grid = lines_np[i:end].reshape(g, k)
+        ok = (grid == grid[:, :1]).all(axis=1)
+        ok[1:] &= grid[1:, 0] != grid[:-1, 0]
+        if not ok.all():
+            g = int(np.argmin(ok))
+        if i + g * k < n and g and lines[i + g * k] == lines[i + g * k - 1]:
+            g -= 1  # the line goes on after the run
+        if g < FAST_MIN:
+            return 0, g + 1
+        end = i + g * k
+        values = batch.values
+        cols = {}
+        for p, m in enumerate(pattern):
+            if m in fan:
+                col = np.asarray(values[i + p:end:k], dtype=float)
+                fin = np.isfinite(col)
+                if not fin.all():
+                    g = int(np.argmin(fin))
+                    if g < FAST_MIN:
+                        return 0, g + 1
+                    end = i + g * k
+                    cols = {mm: c[:g] for mm, c in cols.items()}
+                    col = col[:g]
+                cols[m] = col
+        cols = {m: c[:g] for m, c in cols.items()}
+        span = G.Run(np, cols, rs.streams, rs.reads, g)
+        with np.errstate(all="ignore"):
+            for guard in guards:
+                nt = G.not_true(guard, span)
+                if nt is True:
+                    continue
+                if nt is False or isinstance(nt, np.bool_):
+                    if not nt:
+                        return 0, 0
+                    continue
+                if not nt.all():
+                    g = int(np.argmin(nt))
+                    if g < FAST_MIN:
+                        return 0, g + 1
+                    span.cols = cols = {m: c[:g] for m, c in cols.items()}
+        end = i + g * k
+        # take the run in: bases, logs of lazy streams, eager streams
+        t = batch.wall_time
+        steps = batch.steps
+        kids = rs.kids
+        for p, m in enumerate(pattern):
+            if m not in fan:
+                continue
+            b = fan[m][0]
+            ss = steps[i + p:end:k]
+            vs = values[i + p:end:k]
+            b.line = lines[end - k + p]
+            b.value = vs[-1]
+            b.step = ss[-1]
+            b.wall_time = t
+            b.n += g
+            eager, log = kids[m]
+            items = list(zip(ss, vs, [t] * g, strict=True))
+            if log is not None:
+                log.items.extend(items)
+            for c in eager:
+                c.push_many(items, 0)
+        rs.clock += g
+        rs.wake -= g
+        if entry[2]:
+            pend = rs.pend
+            pend[touched] = pend.get(touched, 0) + g
+        return end - i, 0
 
     def tick(self, run: str, store: Store, now: float) -> list[Alert]:
         rs = self.runs.get(run)

@@ -542,7 +542,9 @@ def sorted_mad(a: list[float], med: float) -> float:
     return 0.5 * (_kth_two(a, med, h, n, n // 2 - 1) + _kth_two(a, med, h, n, n // 2))
 
 
-ZSCORE_MIN = 20  # a z-score needs this many points of history (or n when n is smaller)
+ZSCORE_MIN = 20
+
+NP_RUN = 128  # a median catch-up of at least this many points runs in numpy (shorter: the loop is cheaper)  # a z-score needs this many points of history (or n when n is smaller)
 
 
 class Ordered(Stream):
@@ -614,8 +616,19 @@ class Ordered(Stream):
             end = len(items)
             k = lo
             while k < end:
-                if kind == "median" and len(win) == n and n <= 64 and end - k >= 128:
-                    self._medians_np(items[k:], out)
+                if kind == "median" and len(win) == n:
+                    if n <= 64 and end - k >= NP_RUN:
+                        self._medians_np(items[k:], out)
+                        break
+                    # the window stays full: the loop below without its length checks
+                    h = n // 2
+                    popleft, append, add = win.popleft, win.append, out.append
+                    for step, x, t in items[k:]:
+                        if x - x == 0:
+                            append(x)
+                            insort(srt, x)
+                            del srt[bisect_left(srt, popleft())]
+                        add((step, srt[h] if n % 2 else 0.5 * (srt[h - 1] + srt[h]), t))
                     break
                 step, x, t = items[k]
                 k += 1
@@ -635,6 +648,16 @@ class Ordered(Stream):
             if out:
                 self.emit_many(out)
             return
+        if len(items) - 1 - lo >= n:
+            # a long run: only its last n finite points stay in the window, and the sorted list is
+            # the window sorted stably (insort goes after equals, the oldest of equals leaves first)
+            fin = [x for _, x, _ in items[lo:-1] if x - x == 0]
+            if len(fin) >= n:
+                last = fin[-n:]
+                win.clear()
+                win.extend(last)
+                srt[:] = sorted(last)
+                lo = len(items) - 1
         for i in range(lo, len(items) - 1):
             x = items[i][1]
             if x - x == 0:
@@ -654,7 +677,6 @@ class Ordered(Stream):
         each window therefore picks the very element the list holds at the middle."""
         n, win = self.n, self.win
         import numpy as np  # only a long catch-up needs it; `check` of a small log starts without numpy
-        from numpy.lib.stride_tricks import sliding_window_view
 
         xs = np.fromiter((x for _, x, _ in rest), float, len(rest))
         fin = np.isfinite(xs)
@@ -662,7 +684,9 @@ class Ordered(Stream):
         cur = sorted_median(self.sorted)
         if len(new):
             a = np.concatenate((np.fromiter(win, float, n), new))
-            w = np.sort(sliding_window_view(a, n)[1:], axis=1, kind="stable")
+            # the windows a[j+1 : j+1+n] as a strided view (cheaper than sliding_window_view)
+            w = np.sort(np.ndarray((len(new), n), a.dtype, a, a.itemsize, (a.itemsize, a.itemsize)),
+                        axis=1, kind="stable")
             h = n // 2
             meds = w[:, h] if n % 2 else 0.5 * (w[:, h - 1] + w[:, h])
             idx = np.cumsum(fin) - 1

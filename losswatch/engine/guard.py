@@ -1,0 +1,171 @@
+"""Guards: proving with numpy, for a run of lines at once, that a rule's condition is not true.
+
+Why: the rules evaluated at every line (`nonfinite_loss`, `loss_spike`'s `loss > 1.5 * median(loss, 50)
+and ...`) are false at nearly every line of a healthy run, yet cost a Python evaluation per line. A
+guard is the part of a condition that numpy can evaluate over a whole run of lines with the very
+same floats (metric values, constants, + - *, comparisons, and/or, `median(metric, n)` by sorting
+each sliding window, `nonfinite(metric)`); where it shows the condition is false or missing at every
+line of the run, an inactive alert stays inactive there and the engine may skip those evaluations.
+Anything else is "unknown": an `and` is not true where either side is not; an `or` only where both
+are not; an unknown comparison proves nothing.
+"""
+
+from __future__ import annotations
+
+import operator
+
+from losswatch.engine.lang import Binary, Call, Name, Node, Num, Unary
+
+Plan = tuple
+
+UNKNOWN = "unknown"  # a value the guard cannot compute over a run of lines
+
+_ARITH = {"+": operator.add, "-": operator.sub, "*": operator.mul}
+_CMP = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq,
+        "!=": operator.ne}
+
+
+def plan(node: Node, consts: dict[str, float], stream_of) -> Plan | None:
+    """The guard of a condition, or None. `stream_of(node)`: the stream index the compiler gave it."""
+    if isinstance(node, Num):
+        return ("num", float(node.value))
+    if isinstance(node, Name):
+        if node.name in consts:
+            return ("num", float(consts[node.name]))
+        return ("metric", node.name, stream_of(node))
+    if isinstance(node, Unary):
+        if node.op == "-":
+            a = plan(node.arg, consts, stream_of)
+            return None if a is None else ("neg", a)
+        return None
+    if isinstance(node, Binary):
+        a = plan(node.left, consts, stream_of)
+        b = plan(node.right, consts, stream_of)
+        if node.op in ("and", "or"):
+            return (node.op, a, b)
+        if a is None or b is None:
+            return None
+        if node.op in _ARITH:
+            return ("arith", _ARITH[node.op], a, b)
+        if node.op in _CMP:
+            return ("cmp", _CMP[node.op], a, b)
+        return None
+    if isinstance(node, Call) and node.args and isinstance(node.args[0], Name) and node.args[0].name not in consts:
+        m = node.args[0].name
+        if node.func == "median" and len(node.args) == 2:
+            n = node.args[1]
+            if isinstance(n, Num):  # a window given by a var is not guarded
+                return ("median", m, int(n.value), stream_of(node))
+        if node.func == "nonfinite" and len(node.args) == 1:
+            return ("nonfinite", m, stream_of(node.args[0]))
+    return None
+
+
+class Run:
+    """A run of lines: `cols` the values of each metric logged on every line (numpy arrays, all finite),
+    `streams` the run's streams as they are before the run (`reads`: as expressions read them)."""
+
+    __slots__ = ("np", "cols", "streams", "reads", "length")
+
+    def __init__(self, np, cols: dict, streams: list, reads: list, length: int) -> None:
+        self.np = np
+        self.cols = cols
+        self.streams = streams
+        self.reads = reads
+        self.length = length
+
+
+def value(p: Plan, run: Run):
+    """A float, None (missing at every line of the run), an array (one value per line), or UNKNOWN."""
+    kind = p[0]
+    if kind == "num":
+        return p[1]
+    if kind == "metric":
+        col = run.cols.get(p[1])
+        if col is not None:
+            return col
+        return run.streams[p[2]].get()  # a metric not on these lines keeps its latest value
+    if kind == "neg":
+        a = value(p[1], run)
+        if a is None or a is UNKNOWN:
+            return a
+        return -a
+    if kind == "arith":
+        a = value(p[2], run)
+        b = value(p[3], run)
+        if a is UNKNOWN or b is UNKNOWN:
+            return UNKNOWN
+        if a is None or b is None:
+            return None
+        return p[1](a, b)
+    if kind == "median":
+        return _medians(p[1], p[2], p[3], run)
+    if kind == "nonfinite":
+        if p[1] in run.cols:
+            return 0.0  # the run's values are all finite
+        v = run.streams[p[2]].get()
+        return None if v is None else float(v - v != 0)
+    return UNKNOWN
+
+
+def _medians(metric: str, n: int, index: int, run: Run):
+    """median(metric, n) at each line: the window holds the n latest finite points, the line's own
+    included (what the Ordered stream answers after the line's push). Needs a full window before the run."""
+    col = run.cols.get(metric)
+    s = run.streams[index]
+    if col is None or s.log_in is not None or getattr(s, "kind", None) != "median" or s.n != n:
+        return UNKNOWN
+    prior = list(s.win)
+    if s.has_pending:
+        p = s.pending
+        if p - p == 0:
+            prior.append(p)
+    if len(prior) < n:
+        return UNKNOWN
+    np = run.np
+    a = np.concatenate((np.asarray(prior[-n:], dtype=float), col))
+    # the windows a[j+1 : j+1+n], one row per line, as a strided view (cheaper than sliding_window_view)
+    w = np.sort(np.ndarray((len(col), n), a.dtype, a, a.itemsize, (a.itemsize, a.itemsize)), axis=1)
+    h = n // 2
+    return w[:, h] if n % 2 else 0.5 * (w[:, h - 1] + w[:, h])
+
+
+def not_true(p: Plan | None, run: Run):
+    """Where the condition is certainly not true (false or missing): a bool, or a bool array per line."""
+    if p is None:
+        return False
+    kind = p[0]
+    if kind == "and":
+        a = not_true(p[1], run)
+        if a is True:
+            return True
+        b = not_true(p[2], run)
+        if b is True or a is False:
+            return b
+        if b is False:
+            return a
+        return a | b
+    if kind == "or":
+        a = not_true(p[1], run)
+        if a is False:
+            return False
+        b = not_true(p[2], run)
+        if b is False or a is True:
+            return b
+        if b is True:
+            return a
+        return a & b
+    if kind == "cmp":
+        x = value(p[2], run)
+        if x is UNKNOWN:
+            return False
+        y = value(p[3], run)
+        if y is UNKNOWN:
+            return False
+        if x is None or y is None:
+            return True
+        r = p[1](x, y)
+        if isinstance(r, bool):
+            return not r
+        return ~r
+    return False
