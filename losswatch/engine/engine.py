@@ -567,7 +567,7 @@ class Engine:
             if log is not None:
                 log.items.extend(items)
             for c in eager:
-                c.push_many(items, 0)
+                c.catch_up(items, 0)
         rs.clock += g
         rs.wake -= g
         if entry[2]:

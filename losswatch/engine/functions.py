@@ -60,12 +60,23 @@ class Stream:
     def get(self) -> float | None:
         raise NotImplementedError
 
+    # Whether this class's `push_many` also hands each new value to the streams reading it
+    # (`emit_many`); a class without it takes a run in one go only when nobody reads it.
+    runs_with_readers = False
+
     def sync(self) -> None:
         """Catch up with the points the source logged since the last sync (lazy streams only)."""
         items = self.log_in.items  # type: ignore[union-attr]
         lo = self.pos
         if lo < len(items):
             self.pos = len(items)
+            self.catch_up(items, lo)
+
+    def catch_up(self, items: list[tuple[float, float, float]], lo: int) -> None:
+        """Take in items[lo:]: as a run (`push_many`) where that is allowed, else point by point."""
+        if self.children and not self.runs_with_readers:
+            Stream.push_many(self, items, lo)
+        else:
             self.push_many(items, lo)
 
     def push_many(self, items: list[tuple[float, float, float]], lo: int) -> None:
@@ -140,6 +151,7 @@ class Elementwise(Stream):
     """f(x) of each point: log, abs, exp."""
 
     __slots__ = ("f", "value")
+    runs_with_readers = True
 
     def __init__(self, rising: bool, f) -> None:
         super().__init__(rising)
@@ -196,8 +208,6 @@ class First(Stream):
             self.emit(step, t)
 
     def push_many(self, items: list[tuple[float, float, float]], lo: int) -> None:
-        if self.children:
-            return Stream.push_many(self, items, lo)
         if self.value is None:
             self.step, self.value, _ = items[lo]
 
@@ -228,7 +238,7 @@ class Count(Stream):
             self.emit(step, t)
 
     def push_many(self, items: list[tuple[float, float, float]], lo: int) -> None:
-        if self.children or self.n is not None:
+        if self.n is not None:
             return Stream.push_many(self, items, lo)
         self.total += len(items) - lo
         self.step = items[-1][0]
@@ -258,8 +268,6 @@ class Nonfinite(Stream):
             self.emit(step, t)
 
     def push_many(self, items: list[tuple[float, float, float]], lo: int) -> None:
-        if self.children:
-            return Stream.push_many(self, items, lo)
         win = self.win
         win.extend(x - x != 0 for _, x, _ in items[max(lo, len(items) - win.maxlen):])  # type: ignore[operator]
         self.bad = sum(win)
@@ -338,8 +346,6 @@ class SmallExtreme(Stream):
             self.emit(step, t)
 
     def push_many(self, items: list[tuple[float, float, float]], lo: int) -> None:
-        if self.children:
-            return Stream.push_many(self, items, lo)
         self.i += len(items) - lo
         self.ring.extend(x for _, x, _ in items[max(lo, len(items) - self.n):])
         self.step = items[-1][0]
@@ -369,8 +375,6 @@ class Lag(Stream):
             self.emit(step, t)
 
     def push_many(self, items: list[tuple[float, float, float]], lo: int) -> None:
-        if self.children:
-            return Stream.push_many(self, items, lo)
         ring = self.ring
         ring.extend(x for _, x, _ in items[max(lo, len(items) - ring.maxlen):])  # type: ignore[operator]
         self.step = items[-1][0]
@@ -417,8 +421,6 @@ class Extreme(Stream):
             self.emit(step, t)
 
     def push_many(self, items: list[tuple[float, float, float]], lo: int) -> None:
-        if self.children:
-            return Stream.push_many(self, items, lo)
         is_max = self.is_max
         if self.n is None:
             b = self.best
@@ -478,8 +480,6 @@ class Best(Stream):
             self.emit(step, t)
 
     def push_many(self, items: list[tuple[float, float, float]], lo: int) -> None:
-        if self.children:
-            return Stream.push_many(self, items, lo)
         b, bs, rising = self.best, self.best_step, self.rising
         for step, x, _ in items[lo:]:
             if x - x == 0 and (b is None or (x > b if rising else x < b)):
@@ -560,6 +560,7 @@ class Ordered(Stream):
     """
 
     __slots__ = ("n", "kind", "win", "sorted", "pending", "has_pending", "z", "z_ok", "memo_med", "memo_mad")
+    runs_with_readers = True
 
     def __init__(self, rising: bool, n: int, kind: str) -> None:
         super().__init__(rising)
@@ -755,14 +756,10 @@ class Quantile(Ordered):
         return a[lo] + (a[lo + 1] - a[lo]) * (pos - lo)
 
 
-class View(Stream):
-    """A function read from another function's stream (`source`, set by the compiler): no window of its own."""
+class StepOnly(Stream):
+    """A stream that keeps only the latest step; what it answers is read from elsewhere."""
 
-    __slots__ = ("source",)
-
-    def __init__(self, rising: bool) -> None:
-        super().__init__(rising)
-        self.source = None
+    __slots__ = ()
 
     def push(self, step: float, x: float, t: float) -> None:
         self.step = step
@@ -770,9 +767,17 @@ class View(Stream):
             self.emit(step, t)
 
     def push_many(self, items: list[tuple[float, float, float]], lo: int) -> None:
-        if self.children:
-            return Stream.push_many(self, items, lo)
         self.step = items[-1][0]
+
+
+class View(StepOnly):
+    """A function read from another function's stream (`source`, set by the compiler): no window of its own."""
+
+    __slots__ = ("source",)
+
+    def __init__(self, rising: bool) -> None:
+        super().__init__(rising)
+        self.source = None
 
 
 class BestStepView(View):
@@ -810,6 +815,7 @@ class Ema(Stream):
     """
 
     __slots__ = ("n", "value", "last_step")
+    runs_with_readers = True
 
     def __init__(self, rising: bool, n: float) -> None:
         super().__init__(rising)
@@ -983,8 +989,6 @@ class RelImprovement(Stream):
             self.emit(step, t)
 
     def push_many(self, items: list[tuple[float, float, float]], lo: int) -> None:
-        if self.children:
-            return Stream.push_many(self, items, lo)
         rising, n, frac = self.rising, self.n, self.frac
         blocks, dq = self.blocks, self.dq
         i, old_best, open_best, open_n, open_cap = self.i, self.old_best, self.open_best, self.open_n, self.open_cap
@@ -1065,8 +1069,6 @@ class Rebound(Stream):
             self.emit(step, t)
 
     def push_many(self, items: list[tuple[float, float, float]], lo: int) -> None:
-        if self.children:
-            return Stream.push_many(self, items, lo)
         peak, low, value, decayed = self.peak, self.low, self.value, self.decayed
         for _, x, _ in items[lo:]:
             if x - x == 0:
@@ -1108,8 +1110,6 @@ class Interval(Stream):
             self.emit(step, t)
 
     def push_many(self, items: list[tuple[float, float, float]], lo: int) -> None:
-        if self.children:
-            return Stream.push_many(self, items, lo)
         self.times.extend(t for _, _, t in items[lo:] if t - t == 0)
         self.step = items[-1][0]
 
@@ -1127,20 +1127,10 @@ class Interval(Stream):
         return sorted_median(diffs)
 
 
-class StepOf(Stream):
+class StepOf(StepOnly):
     """The step of the latest point."""
 
     __slots__ = ()
-
-    def push(self, step: float, x: float, t: float) -> None:
-        self.step = step
-        if self.children:
-            self.emit(step, t)
-
-    def push_many(self, items: list[tuple[float, float, float]], lo: int) -> None:
-        if self.children:
-            return Stream.push_many(self, items, lo)
-        self.step = items[-1][0]
 
     def get(self) -> float | None:
         return None if self.step != self.step else self.step

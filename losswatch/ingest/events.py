@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import re
 
+from losswatch.ingest.textscan import line_numbers, trigger_lines
+
 # (metric, pattern). Order matters only for readability; each line yields at most one event per metric.
 EVENT_PATTERNS: list[tuple[str, str]] = [
     ("event.oom", r"CUDA out of memory|OutOfMemoryError|CUDA error: out of memory|RESOURCE_EXHAUSTED: OOM"
@@ -87,21 +89,11 @@ def scan_events(block: str, first_line: int) -> list[tuple[int, str]]:
         return []
     hits: set[tuple[int, str]] = set()  # (offset of the line start, metric)
     for trigger, metric in _ALL_TRIGGERS:
-        pos = block.find(trigger)
-        while pos >= 0:
-            start = block.rfind("\n", 0, pos) + 1
-            end = block.find("\n", pos)
-            if end < 0:
-                end = len(block)
+        for start, end in trigger_lines(block, trigger):
             if (start, metric) not in hits and _PATTERNS[metric].search(block, start, end):
                 hits.add((start, metric))
-            pos = block.find(trigger, end)
     if not hits:
         return []
-    found: list[tuple[int, str]] = []
-    line_no, last = first_line, 0
-    for start, metric in sorted(hits, key=lambda h: (h[0], _ORDER[h[1]])):
-        line_no += block.count("\n", last, start)
-        last = start
-        found.append((line_no, metric))
-    return found
+    ordered = sorted(hits, key=lambda h: (h[0], _ORDER[h[1]]))
+    return list(zip(line_numbers(block, first_line, [s for s, _ in ordered]), [m for _, m in ordered],
+                    strict=True))

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import re
 
+from losswatch.ingest.textscan import line_numbers, trigger_lines
+
 # (metric, pattern with the count as its first group)
 META_PATTERNS: list[tuple[str, str]] = [
     ("meta.classes", r"\bFound \d+ (?:files|images) belonging to (\d+) classes"),
@@ -47,27 +49,14 @@ def scan_meta(block: str, first_line: int) -> list[tuple[int, str, float]]:
     (lines after HEAD_LINES are not looked at)."""
     if first_line > HEAD_LINES:
         return []
-    starts: set[int] = set()
-    for trigger in TRIGGERS:
-        pos = block.find(trigger)
-        while pos >= 0:
-            start = block.rfind("\n", 0, pos) + 1
-            starts.add(start)
-            end = block.find("\n", pos)
-            if end < 0:
-                break
-            pos = block.find(trigger, end)
-    if not starts:
-        return []
+    starts = {start for trigger in TRIGGERS for start, _ in trigger_lines(block, trigger)}
     found: list[tuple[int, str, float]] = []
-    line_no, last = first_line, 0
-    for start in sorted(starts):
-        end = block.find("\n", start)
-        text = block[start:] if end < 0 else block[start:end]
-        line_no += block.count("\n", last, start)
-        last = start
+    ordered = sorted(starts)
+    for start, line_no in zip(ordered, line_numbers(block, first_line, ordered), strict=True):
         if line_no > HEAD_LINES:
             break
+        end = block.find("\n", start)
+        text = block[start:] if end < 0 else block[start:end]
         for metric, pat in _PATTERNS:
             m = pat.search(text)
             if m:
