@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from losswatch.commands.common import check_format_args
 from losswatch.errors import UsageError
@@ -44,6 +45,11 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "list":
         for name, cls in formats.all_formats().items():
             print(f"{name:24} {cls.description}")
+        from losswatch.ingest import rowscan
+
+        print("native row scanner: " + ("in use" if rowscan.available() else
+              "not in use (not built, or LOSSWATCH_PURE_PYTHON is set): the same samples, read slower"),
+              file=sys.stderr)
         return 0
     if not args.paths:
         raise UsageError("formats detect needs a PATH")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 
+from losswatch.ingest import rowscan
 from losswatch.ingest.textscan import line_numbers, trigger_lines
 
 # (metric, pattern). Order matters only for readability; each line yields at most one event per metric.
@@ -70,6 +71,8 @@ def _may_hold_event(block: str) -> bool:
     """False only where no trigger is in the block."""
     if len(block) < _PREFILTER_MIN:
         return True
+    if rowscan.available():
+        return rowscan.contains_any(block, _BYTE_LITERALS)
     if block.isascii():
         data = block.encode("ascii")
     elif _UTF16_OK:  # (a tqdm bar's '█'): as UTF-16 an ASCII char is its byte and a NUL, which is dropped

@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import re
 
+from losswatch.ingest import rowscan
+
 ANSI_RE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")
 _SPECIAL = re.compile(r"[\r\x1b\b\x00]")
 # a progress counter: tqdm "| 3/8 [", "0/? [", Keras " 3/38 ━"; the first one of a frame counts
@@ -275,20 +277,29 @@ class LineSplitter:
             complete = self._cap_long_lines(complete)
         cr = b"\r" in complete
         if cr:
-            complete = complete.replace(b"\r\n", b"\n")
-            if complete.endswith(b"\r"):
-                complete = complete[:-1]  # the last line's CRLF
+            if rowscan.available():
+                complete = rowscan.lf(complete)
+            else:
+                complete = complete.replace(b"\r\n", b"\n")
+                if complete.endswith(b"\r"):
+                    complete = complete[:-1]  # the last line's CRLF
             cr = b"\r" in complete
         first = self.lines_done + 1
         self.lines_done += n
-        text = complete.decode("utf-8", "replace")
         if joined:
             self.bar_ends = [(first, f) for f in first_line]
-        if cr and may_end_bar(complete):
-            self.bar_ends.extend(block_bar_ends(text, first, skip_first=joined))
         self._hold(tail)
         # memchr-fast byte checks first: most blocks need no cleaning at all
-        if b"\x1b" in complete or b"\x08" in complete or b"\x00" in complete:
+        special = b"\x1b" in complete or b"\x08" in complete or b"\x00" in complete
+        ends = cr and may_end_bar(complete)
+        if cr and not special and not ends and rowscan.available():  # Keras bars: the last frames, natively
+            shown = rowscan.last_frames(complete)
+            if shown is not None:
+                return first, shown.decode("utf-8", "replace")
+        text = complete.decode("utf-8", "replace")
+        if ends:
+            self.bar_ends.extend(block_bar_ends(text, first, skip_first=joined))
+        if special:
             text = clean_block(text)
         elif cr:
             text = last_frames(text, n)

@@ -13,6 +13,7 @@ import re
 from itertools import compress, repeat
 from operator import add, contains
 
+from losswatch.ingest import rowscan
 from losswatch.ingest.formats._text import NUM, emit_rows, floats, num
 from losswatch.ingest.formats.base import FormatParser
 from losswatch.model import SampleBatch
@@ -26,6 +27,9 @@ ITER_RE = re.compile(
 ITER_LINES_RE = re.compile("^" + ITER_RE.pattern + "[^\n]*$", re.MULTILINE)
 MAP_RE = re.compile(r"mean_average_precision \(mAP@[\d.]+\) = (" + NUM + r")")
 LAYER_RE = re.compile(r"^\s*\d+ (?:conv|yolo|route|shortcut|max|upsample)\b")
+# The usual iteration line, for the native scanner: what ITER_LINES_RE reads with every group there.
+R = rowscan
+TEMPLATE = (R.WS, R.INT, ": ", R.NUM, ", ", R.NUM, " avg loss, ", R.NUM, " rate, ", R.NUM, " seconds", R.REST)
 METRICS = ("loss_raw", "loss", "lr", "step_time")
 RAW_NAMES = ("loss", "avg loss", "rate", "seconds")
 
@@ -50,6 +54,8 @@ class DarknetFormat(FormatParser):
     def parse(self, block: str, first_line: int, out: SampleBatch) -> None:
         has_map = "mean_average_precision" in block
         if " avg" not in block and not has_map:
+            return
+        if not has_map and self._scan(block, first_line, out):
             return
         lines = block.split("\n")
         if not has_map:  # the usual block: all iteration lines matched by one findall
@@ -76,6 +82,22 @@ class DarknetFormat(FormatParser):
                     out.name("val.map", "mAP")
                     out.add("val.map", self.step, v, first_line + i)
         self._flush(rows, row_lines, out)
+
+    def _scan(self, block: str, first_line: int, out: SampleBatch) -> bool:
+        """The usual block in one native pass (what `_flush` makes of ITER_LINES_RE's rows); False
+        when that cannot be had (see rowscan)."""
+        rows = rowscan.scan(block, " avg", TEMPLATE, by_prefix=False, first_line=first_line)
+        if rows is None:
+            return False
+        if rows.lines:
+            vals = rows.values
+            steps = vals[0::5]
+            del vals[0::5]
+            emit_rows(out, METRICS, steps, [], rows.lines, values=vals)
+            for metric, raw in zip(METRICS, RAW_NAMES, strict=True):
+                out.name(metric, raw)
+            self.step = steps[-1]
+        return True
 
     def _flush(self, rows: list[tuple], row_lines: list[int], out: SampleBatch) -> None:
         if not rows:

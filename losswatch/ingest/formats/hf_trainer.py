@@ -20,6 +20,7 @@ from bisect import bisect_left
 from itertools import chain, compress, repeat
 from operator import add, contains, not_
 
+from losswatch.ingest import rowscan
 from losswatch.ingest.formats._text import NUM, column_floats, emit_rows, floats, interleave
 from losswatch.ingest.formats.base import FormatParser, StepCounter
 from losswatch.model import SampleBatch, canonical_name, clean_name
@@ -67,6 +68,13 @@ class _Plan:
         self.rx = re.compile(body)
         self.rx_lines = re.compile("^" + body + "$", re.MULTILINE)
         self.prefix = "{'" + keys[0] + "': "
+        # for the native scanner: the dict with every value a plain number (what rx reads the same way)
+        self.template: rowscan.Template | None = None
+        if all(k.isascii() for k in keys):
+            items: list[str | int] = []
+            for i, k in enumerate(keys):
+                items += [("{'" if i == 0 else ", '") + k + "': ", rowscan.NUM]
+            self.template = (*items, "}")
 
 
 class HFTrainerFormat(FormatParser):
@@ -94,6 +102,44 @@ class HFTrainerFormat(FormatParser):
     def parse(self, block: str, first_line: int, out: SampleBatch) -> None:
         if "{'" not in block:
             return
+        if self.main is None or not self._scan(block, first_line, out):
+            self._parse_python(block, first_line, out)
+        ranked = sorted(self.seen, key=self.seen.__getitem__, reverse=True)  # stable: ties keep first seen
+        if ranked and ranked[0] is not self.main:
+            self.main = ranked[0]
+        self.second = next((p for p in ranked if p is not self.main and not p.skip), None)
+
+    def _scan(self, block: str, first_line: int, out: SampleBatch) -> bool:
+        """The block in one native pass over the usual dicts (what `_columns` makes of them); the
+        other dicts as in `_parse_python`. False when that cannot be had (see rowscan)."""
+        main = self.main
+        assert main is not None
+        if main.template is None or main.skip or not main.cols or main.step_idx < 0:
+            return False
+        rows = rowscan.scan(block, main.prefix, main.template, marker="{'")
+        if rows is None:
+            return False
+        good_idx = rows.lines
+        self.seen[main] = self.seen.get(main, 0) + len(good_idx)
+        n = main.width
+        vals = rows.values
+        steps = vals[main.step_idx::n]
+        width = n
+        for c in main.drop_desc:
+            del vals[c::width]
+            width -= 1
+        line_nos = list(map(add, good_idx, repeat(first_line)))
+        k = len(main.cols)
+        if k == 1:
+            cols = list(main.metrics) * len(good_idx), steps, vals, line_nos
+        else:
+            cols = list(main.metrics) * len(good_idx), interleave([steps] * k), vals, interleave([line_nos] * k)
+        other_idx, other_texts = rows.other_lines, rows.other_texts
+        self._merge_rows(cols, main, good_idx, other_idx, other_texts,
+                         self._second_rows(other_idx, other_texts, first_line), first_line, out)
+        return True
+
+    def _parse_python(self, block: str, first_line: int, out: SampleBatch) -> None:
         lines = block.split("\n")
         cand = list(compress(range(len(lines)), map(contains, lines, repeat("{'"))))
         if not cand:
@@ -126,33 +172,32 @@ class HFTrainerFormat(FormatParser):
             self._parse_rows(main, rows, good_idx, cand, texts, others, first_line, out)
         else:
             assert main is not None
-            self._merge_rows(cols, main, good_idx, cand, texts, others, self._second_rows(cand, texts, others, first_line),
-                             first_line, out)
-        ranked = sorted(self.seen, key=self.seen.__getitem__, reverse=True)  # stable: ties keep first seen
-        if ranked and ranked[0] is not main:
-            self.main = ranked[0]
-        self.second = next((p for p in ranked if p is not self.main and not p.skip), None)
+            other_idx = [cand[a] for a in others]
+            other_texts = [texts[a] for a in others]
+            self._merge_rows(cols, main, good_idx, other_idx, other_texts,
+                             self._second_rows(other_idx, other_texts, first_line), first_line, out)
 
-    def _second_rows(self, cand: list[int], texts: list[str], others: list[int],
+    def _second_rows(self, other_idx: list[int], other_texts: list[str],
                      first_line: int) -> tuple[_Plan, dict[int, int], tuple[list, list, list, list]] | None:
-        """The dicts of the second most common shape (eval) among `others`, read column-wise like the usual ones.
+        """The dicts of the second most common shape (eval) among the other dicts, read column-wise
+        like the usual ones.
 
-        (plan, {index into `cand`: row}, samples) or None (too few, or not all plain floats: one by one).
+        (plan, {position among the other dicts: row}, samples) or None (too few, or not all plain
+        floats: one by one).
         """
         plan = self.second
-        if plan is None or len(others) < 8:
+        if plan is None or len(other_idx) < 8:
             return None
-        otexts = [texts[a] for a in others]
-        ok = list(map(str.startswith, otexts, repeat(plan.prefix)))
-        stexts = list(compress(otexts, ok))
+        ok = list(map(str.startswith, other_texts, repeat(plan.prefix)))
+        stexts = list(compress(other_texts, ok))
         rows = plan.rx_lines.findall("\n".join(stexts))
         if len(rows) != len(stexts):
-            ok = list(map(bool, map(plan.rx.fullmatch, otexts)))
-            rows = plan.rx_lines.findall("\n".join(compress(otexts, ok)))
-        at = list(compress(others, ok))
+            ok = list(map(bool, map(plan.rx.fullmatch, other_texts)))
+            rows = plan.rx_lines.findall("\n".join(compress(other_texts, ok)))
+        at = list(compress(range(len(other_idx)), ok))
         if not rows:
             return None
-        cols = self._columns(plan, rows, [cand[a] for a in at], first_line)
+        cols = self._columns(plan, rows, [other_idx[a] for a in at], first_line)
         if cols is None:
             return None
         self.seen[plan] = self.seen.get(plan, 0) + len(rows)
@@ -183,8 +228,8 @@ class HFTrainerFormat(FormatParser):
             return list(plan.metrics) * nrows, steps, vals, line_nos
         return list(plan.metrics) * nrows, interleave([steps] * k), vals, interleave([line_nos] * k)
 
-    def _merge_rows(self, cols: tuple[list, list, list, list], main: _Plan, good_idx: list[int], cand: list[int],
-                    texts: list[str], others: list[int],
+    def _merge_rows(self, cols: tuple[list, list, list, list], main: _Plan, good_idx: list[int],
+                    other_idx: list[int], other_texts: list[str],
                     second: tuple[_Plan, dict[int, int], tuple[list, list, list, list]] | None,
                     first_line: int, out: SampleBatch) -> None:
         """Add the usual rows' samples (`cols`) with the other dicts' samples in line order.
@@ -198,8 +243,7 @@ class HFTrainerFormat(FormatParser):
         sec_plan, sec_row, (sms, sss, svs, sls) = second if second is not None else (None, {}, ([], [], [], []))
         sec_named = False
         k2 = len(sec_plan.cols) if sec_plan is not None else 0
-        for at in others:
-            i = cand[at]
+        for at, i in enumerate(other_idx):
             j = bisect_left(good_idx, i, done)
             if j > done:
                 if not named:
@@ -212,7 +256,7 @@ class HFTrainerFormat(FormatParser):
                 done = j
             r = sec_row.get(at)
             if r is None:
-                self._other(texts[at], i, first_line, out)
+                self._other(other_texts[at], i, first_line, out)
                 continue
             if not sec_named:
                 sec_named = self._name(sec_plan, out)

@@ -17,6 +17,7 @@ from bisect import bisect_right
 from itertools import chain, compress, repeat
 from operator import add, contains, eq, itemgetter, not_
 
+from losswatch.ingest import rowscan
 from losswatch.ingest.formats._text import NUM, emit_rows, floats, num
 from losswatch.ingest.formats.base import FormatParser, StepCounter
 from losswatch.model import SampleBatch, canonical_name
@@ -27,6 +28,13 @@ BAR_RE = re.compile(r"^\s*(\d+)/(\d+) (?:\[[=>.]*\]|[━─\s]+)")
 PAIR_RE = re.compile(r"(?:^| - )([A-Za-z_][\w/.\-]*): (" + NUM + r")(?![\d.])")
 SKIP = frozenset(("ETA", "eta"))
 TIMING = r"(?: -)? ?[\d.]+\w*(?: [\d.]+\w*/step)?"
+# The same for the native scanner (rowscan): HEADER_RE, and a Keras 2 final bar's start and TIMING.
+_R = rowscan
+HEADER_TEMPLATE = ("Epoch ", _R.INT, "/", _R.INT, _R.WS)
+_DIGITS = "0123456789."
+_WORD = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_"
+BAR_TEMPLATE = (_R.WS, _R.INT, "/", _R.INT, " [", (_R.STAR, "=>."), "]", (_R.OPT, " -"), (_R.OPT, " "),
+                (_R.PLUS, _DIGITS), (_R.STAR, _WORD), (_R.GROUP, (" ", (_R.PLUS, _DIGITS), (_R.STAR, _WORD), "/step")))
 
 
 def _same(a: float | None, b: float) -> bool:
@@ -44,8 +52,16 @@ class _BarPlan:
         pairs = "".join(" - " + re.escape(k) + ": (" + NUM + ")" for k in keys)
         self.rx_lines = re.compile(r"^\s*(\d+)/(\d+) (?:\[[=>.]*\]|[━─]+)" + TIMING + pairs + r"\s*$",
                                    re.MULTILINE)
+        # for the native scanner: the same line with every value a plain number (Keras 2 bars)
+        self.template: rowscan.Template | None = None
+        if all(k.isascii() and "ETA" not in k for k in keys):
+            items: list = list(BAR_TEMPLATE)
+            for k in keys:
+                items += [" - " + k + ": ", rowscan.NUM]
+            self.template = (*items, rowscan.WS)
         if len(self.keys) != len(keys):
             self.rx_lines = re.compile(r"(?!)")  # a shape with an ETA field is never read column-wise
+            self.template = None
 
 
 class KerasFormat(FormatParser):
@@ -98,6 +114,10 @@ class KerasFormat(FormatParser):
     def parse(self, block: str, first_line: int, out: SampleBatch) -> None:
         if "Epoch " not in block and ": " not in block:
             return
+        if self.main is not None:
+            got = self._scan(block)
+            if got is not None and self._emit_fast(*got, first_line, out):
+                return
         lines = block.split("\n")
         if self.main is None or not self._parse_fast(lines, first_line, out):
             self._parse_lines(lines, first_line, out)
@@ -125,17 +145,56 @@ class KerasFormat(FormatParser):
         final = list(map(eq, map(itemgetter(0), rows), map(itemgetter(1), rows)))
         rows = list(compress(rows, final))
         bar_idx = list(compress(bar_idx, final))
+        k = len(main.metrics)
+        return self._emit_fast(head_idx, list(map(float, epochs)), bar_idx,
+                               lambda: floats(list(chain.from_iterable(map(itemgetter(*main.value_cols), rows))) if k > 1
+                                              else list(map(itemgetter(main.value_cols[0]), rows))),
+                               first_line, out)
+
+    def _scan(self, block: str) -> tuple[list[int], list[float], list[int], list[float]] | None:
+        """What `_parse_fast` reads of the block (header lines, their epochs, final bar lines, their
+        values row by row), in two native passes; None where that cannot be had (see rowscan) or
+        `_parse_fast` might read a line otherwise."""
+        main = self.main
+        assert main is not None
+        if main.template is None:
+            return None
+        heads = rowscan.scan(block, "Epoch ", HEADER_TEMPLATE, strict=False)
+        if heads is None or any(map(HEADER_RE.match, heads.other_texts)):
+            return None
+        bars = rowscan.scan(block, " - ", main.template, by_prefix=False, strict=False)
+        if bars is None or not all(map(contains, bars.other_texts, repeat("ETA"))):
+            return None  # a bar line of another shape: `_parse_fast` decides
+        if "ETA" in block and block.count("ETA") != sum(map(str.count, bars.other_texts, repeat("ETA"))):
+            return None  # "ETA" in a line the scan took (a key's name), which `_parse_fast` leaves out
+        w = 2 + len(main.keys)
+        vals = bars.values
+        bar_idx = bars.lines
+        final = list(map(eq, vals[0::w], vals[1::w]))  # n == N (INT has no leading zero: same as the texts)
+        if all(final):
+            del vals[0::w]
+            del vals[0::w - 1]
+        else:
+            bar_idx = list(compress(bar_idx, final))
+            vals = list(chain.from_iterable(vals[r * w + 2:(r + 1) * w] for r in compress(range(len(final)), final)))
+        return heads.lines, heads.values[0::2], bar_idx, vals
+
+    def _emit_fast(self, head_idx: list[int], epochs: list[float], bar_idx: list[int], values,
+                   first_line: int, out: SampleBatch) -> bool:
+        """Samples of the final bars (`values()`: their values row by row) at their epochs; False
+        (nothing done) where the block needs reading line by line."""
+        main = self.main
+        assert main is not None
         js = list(map(bisect_right, repeat(head_idx), bar_idx))  # 0: the epoch of an earlier block
         if len(set(js)) != len(js) or (js and js[0] == 0 and self.done_epoch == self.epoch):
             return False  # a second final bar in an epoch (evaluate): line by line
-        epoch_values = [self.epoch, *map(float, epochs)]
-        if rows:
+        epoch_values = [self.epoch, *epochs]
+        if bar_idx:
             steps = list(map(epoch_values.__getitem__, js))
             if None in steps:
                 return False
             k = len(main.metrics)
-            vals = floats(list(chain.from_iterable(map(itemgetter(*main.value_cols), rows))) if k > 1
-                          else list(map(itemgetter(main.value_cols[0]), rows)))
+            vals = values() if callable(values) else values
             line_nos = list(map(add, bar_idx, repeat(first_line)))
             if None in vals:
                 emit_rows(out, main.metrics, steps, [vals[j::k] for j in range(k)], line_nos)
