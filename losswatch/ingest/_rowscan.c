@@ -510,10 +510,14 @@ static PyObject *contains_any(PyObject *Py_UNUSED(self), PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "too many needles");
         return NULL;
     }
-    static uint32_t freq[65536];
-    static unsigned char pairs[65536 / 8];
-    memset(freq, 0, sizeof(freq));
-    memset(pairs, 0, sizeof(pairs));
+    uint32_t *freq = PyMem_Calloc(65536, sizeof(uint32_t));
+    unsigned char *pairs = PyMem_Calloc(65536 / 8, 1);
+    if (freq == NULL || pairs == NULL) {
+        PyMem_Free(freq);
+        PyMem_Free(pairs);
+        PyBuffer_Release(&data);
+        return PyErr_NoMemory();
+    }
     Py_ssize_t sample = n < 65536 ? n : 65536;
     for (Py_ssize_t i = 0; i + 1 < sample; i++)
         freq[(unsigned)b[i] << 8 | b[i + 1]]++;
@@ -523,6 +527,8 @@ static PyObject *contains_any(PyObject *Py_UNUSED(self), PyObject *args) {
     for (Py_ssize_t j = 0; j < k; j++) {
         PyObject *o = PyTuple_GET_ITEM(needles, j);
         if (!PyBytes_Check(o) || PyBytes_GET_SIZE(o) < 2) {
+            PyMem_Free(freq);
+            PyMem_Free(pairs);
             PyBuffer_Release(&data);
             PyErr_SetString(PyExc_ValueError, "needles are bytes of at least 2");
             return NULL;
@@ -550,6 +556,8 @@ static PyObject *contains_any(PyObject *Py_UNUSED(self), PyObject *args) {
             }
         }
     }
+    PyMem_Free(freq);
+    PyMem_Free(pairs);
     PyBuffer_Release(&data);
     return PyBool_FromLong(found);
 }
