@@ -4,7 +4,9 @@ Labelled runs: the synthetic pathologies in tests/fixtures/calibration (labels.j
 make_runs.py there); the CPU framework runs and the real corpus (../shared/corpus) labelled in
 tests/fixtures/calibration_labels.yaml when present (a few corpus labels below otherwise). Each log is fed
 in blocks of 50 lines as `tail` would see it (10 s of wall time per line), then time passes for the run's
-`silence_s` (so the stall rule can fire). Writes docs/calibration.md (or prints with --stdout).
+`silence_s` (so the stall rule can fire). An expected rule catches its pathology with a firing at or
+after the labelled onset; one that fired only before it is reported as early (negative delay) and
+counts as missed. Writes docs/calibration.md (or prints with --stdout).
 
     python3 bench/calibrate.py [--stdout]
 """
@@ -67,24 +69,45 @@ class RunResult:
     expect: list[Expect]
     allow: list[str]
     silence_s: float = 30.0
-    fired: dict[str, tuple[float, int, str]] = field(default_factory=dict)  # rule -> (step, line, severity)
+    fired: dict[str, tuple[float, int, str]] = field(default_factory=dict)  # rule -> its first (step, line, severity)
+    firings: dict[str, list[tuple[float, int, str]]] = field(default_factory=dict)  # rule -> every firing, in order
     fmt: str = ""
 
+    def catch(self, e: Expect) -> tuple[float, int, str] | None:
+        """The firing that catches this expectation: the first one at or after its onset (any, without
+        an onset). A firing before the onset is *early*: it did not see this pathology."""
+        for f in self.firings.get(e.rule) or ([self.fired[e.rule]] if e.rule in self.fired else []):
+            if e.onset is None or f[0] >= e.onset:
+                return f
+        return None
+
+    def early(self, e: Expect) -> list[tuple[float, int, str]]:
+        """Firings of an expected rule before the labelled onset (not catches)."""
+        if e.onset is None:
+            return []
+        return [f for f in self.firings.get(e.rule, []) if f[0] < e.onset]
+
     def caught_by(self) -> list[str]:
-        return [e.rule for e in self.expect if e.rule in self.fired]
+        return [e.rule for e in self.expect if self.catch(e) is not None]
 
     def false_alarms(self) -> list[str]:
         ok = {e.rule for e in self.expect} | set(self.allow)
         return [r for r, (_, _, sev) in self.fired.items() if severity_rank(sev) >= 1 and r not in ok]
 
 
-def replay(path: Path, silence_s: float) -> tuple[dict[str, tuple[float, int, str]], str]:
+def replay(path: Path, silence_s: float,
+           firings: dict[str, list[tuple[float, int, str]]] | None = None) -> tuple[dict[str, tuple[float, int, str]], str]:
+    """Feed one log as `tail` would: each rule's first firing (step, line, severity) and the format;
+    every firing of each rule, in order, is appended to `firings` when given."""
     monitor = Monitor(engine=build_engine([], [], True))
     fired: dict[str, tuple[float, int, str]] = {}
 
     def on_event(ev) -> None:
-        if isinstance(ev, AlertChanged) and ev.alert.state == "firing" and ev.alert.rule not in fired:
-            fired[ev.alert.rule] = (ev.alert.step, ev.alert.line, ev.alert.severity)
+        if isinstance(ev, AlertChanged) and ev.alert.state == "firing":
+            f = (ev.alert.step, ev.alert.line, ev.alert.severity)
+            fired.setdefault(ev.alert.rule, f)
+            if firings is not None:
+                firings.setdefault(ev.alert.rule, []).append(f)
 
     monitor.subscribe(on_event)
     last_data = [0.0]  # wall time of the last block that carried samples: silence counts from there
@@ -130,7 +153,7 @@ def labelled_runs() -> list[RunResult]:
 def collect() -> list[RunResult]:
     runs = labelled_runs()
     for r in runs:
-        r.fired, r.fmt = replay(r.path, r.silence_s)
+        r.fired, r.fmt = replay(r.path, r.silence_s, r.firings)
     return runs
 
 
@@ -147,9 +170,11 @@ def render(results: list[RunResult]) -> str:
     w("the job hangs, else 30 s) so that the stall rule can fire. Labels: synthetic runs from")
     w("`tests/fixtures/calibration/labels.json`, framework runs and the real corpus from")
     w("`tests/fixtures/calibration_labels.yaml` (when present). A pathology is *caught* when one of its")
-    w("expected rules fires; a *false alarm* is a warning or critical alert that is neither expected nor")
-    w("allowed for that run (info alerts never count). Delay = first firing step − onset step, in the")
-    w("log's own steps (iterations, epochs, ...).\n")
+    w("expected rules fires at or after the labelled onset (any firing where there is no onset); a firing")
+    w("before the onset is *early* (shown with a negative delay, marked early) and is no catch: it did not")
+    w("see that pathology. A *false alarm* is a warning or critical alert that is neither expected nor")
+    w("allowed for that run (info alerts never count). Delay = step of the catching firing − onset step, in")
+    w("the log's own steps (iterations, epochs, ...).\n")
     sick = [r for r in results if not r.healthy and r.expect]
     healthy = [r for r in results if r.healthy]
     caught = [r for r in sick if r.caught_by()]
@@ -157,7 +182,9 @@ def render(results: list[RunResult]) -> str:
     all_hit = sum(len(r.caught_by()) for r in sick)
     noisy = [r for r in healthy if r.false_alarms()]
     fa = sum(len(r.false_alarms()) for r in results)
+    early_only = [(r, e) for r in sick for e in r.expect if r.catch(e) is None and r.early(e)]
     w(f"**Pathologies caught: {len(caught)}/{len(sick)} runs ({all_hit}/{all_exp} expected rule firings). "
+      f"Expected rules that fired only before the onset (early, not caught): {len(early_only)}. "
       f"Healthy runs with a warning or critical alert: {len(noisy)}/{len(healthy)}. "
       f"False alarms on all runs: {fa}.**\n")
     for group in ("synthetic", "frameworks", "corpus"):
@@ -171,10 +198,13 @@ def render(results: list[RunResult]) -> str:
             exp = "healthy" if r.healthy else (", ".join(e.rule for e in r.expect) or "(nothing required)")
             cells = []
             for e in r.expect:
-                if e.rule in r.fired:
-                    st = r.fired[e.rule][0]
-                    d = f", +{_step(st - e.onset)}" if e.onset is not None else ""
-                    cells.append(f"{e.rule} @{_step(st)}{d}")
+                hit, early = r.catch(e), r.early(e)
+                ahead = ", ".join(f"@{_step(f[0])}, {_step(f[0] - e.onset)} early" for f in early[:1])  # type: ignore[operator]
+                if hit is not None:
+                    d = f", +{_step(hit[0] - e.onset)}" if e.onset is not None else ""
+                    cells.append(f"{e.rule} @{_step(hit[0])}{d}" + (f" (first {ahead})" if early else ""))
+                elif early:
+                    cells.append(f"**{e.rule} MISSED** (fired only early: {ahead})")
                 else:
                     cells.append(f"**{e.rule} MISSED**")
             fired = "; ".join(cells) or "–"
@@ -185,17 +215,19 @@ def render(results: list[RunResult]) -> str:
             w(f"| `{r.name}` | {r.fmt} | {exp} | {fired} | {fa_cell} | {others or '–'} |")
         w("")
     w("## Per rule\n")
-    w("| rule | runs where it must fire | fired | mean delay (steps) | false alarms | on healthy runs (any severity) |")
-    w("|---|---|---|---|---|---|")
+    w("| rule | runs where it must fire | fired (at or after the onset) | only early | mean delay (steps) | false alarms "
+      "| on healthy runs (any severity) |")
+    w("|---|---|---|---|---|---|---|")
     rules = sorted({e.rule for r in results for e in r.expect} | {x for r in results for x in r.fired})
     for rule in rules:
         should = [(r, e) for r in results for e in r.expect if e.rule == rule]
-        did = [(r, e) for r, e in should if rule in r.fired]
-        delays = [r.fired[rule][0] - e.onset for r, e in did if e.onset is not None]
+        did = [(r, e) for r, e in should if r.catch(e) is not None]
+        delays = [r.catch(e)[0] - e.onset for r, e in did if e.onset is not None]  # type: ignore[index,operator]
         mean = _step(round(sum(delays) / len(delays), 1)) if delays else "–"
         false = [r for r in results if rule in r.false_alarms()]
         on_h = [r for r in healthy if rule in r.fired]
-        w(f"| `{rule}` | {len(should)} | {len(did)} | {mean} | {len(false)} | {len(on_h)} |")
+        only_early = [(r, e) for r, e in should if r.catch(e) is None and r.early(e)]
+        w(f"| `{rule}` | {len(should)} | {len(did)} | {len(only_early)} | {mean} | {len(false)} | {len(on_h)} |")
     by_sev: dict[str, int] = defaultdict(int)
     for r in healthy:
         for _, (_, _, sev) in r.fired.items():

@@ -62,3 +62,40 @@ def test_darknet_burn_in_is_no_plateau(corpus):
     fired, fmt = cal.replay(corpus / "darknet" / "yolov4-coco_nutanix_plateau.log", 30)
     assert fmt == "darknet"
     assert "avg_loss_flat" not in fired or fired["avg_loss_flat"][0] >= 400, fired
+
+
+def _kv_log(path: Path, nan_at: tuple[int, ...]) -> Path:
+    """A falling loss with NaN at the given steps (each a firing of nonfinite_loss, resolved in between)."""
+    path.write_text("".join(f"step={i} loss={'nan' if i in nan_at else f'{1 / (1 + i * 0.01):.4f}'}\n"
+                            for i in range(200)))
+    return path
+
+
+def _result(cal, path: Path, onset: float):
+    r = cal.RunResult(path.name, "synthetic", path, False, [cal.Expect("nonfinite_loss", onset)], [])
+    r.fired, r.fmt = cal.replay(path, 30, r.firings)
+    return r
+
+
+def test_a_firing_before_the_onset_is_early_not_a_catch(tmp_path):
+    """Labelled onset 100: a NaN at step 20 alone is no catch (reported early, -80); with a second NaN
+    at step 150 the run is caught by that one (+50), the early one still shown."""
+    cal = _calibrate()
+    only_early = _result(cal, _kv_log(tmp_path / "early.log", (20,)), 100)
+    assert only_early.fired["nonfinite_loss"][0] == 20
+    assert only_early.caught_by() == [] and [f[0] for f in only_early.early(only_early.expect[0])] == [20]
+    both = _result(cal, _kv_log(tmp_path / "both.log", (20, 150)), 100)
+    assert [f[0] for f in both.firings["nonfinite_loss"]] == [20, 150]
+    assert both.caught_by() == ["nonfinite_loss"] and both.catch(both.expect[0])[0] == 150
+    on_time = _result(cal, _kv_log(tmp_path / "on_time.log", (100,)), 100)
+    assert on_time.caught_by() == ["nonfinite_loss"] and on_time.early(on_time.expect[0]) == []
+
+    text = cal.render([only_early, both, on_time])
+    assert "**Pathologies caught: 2/3 runs (2/3 expected rule firings). Expected rules that fired only before " \
+           "the onset (early, not caught): 1." in text
+    row = {line.split("`")[1]: line for line in text.splitlines() if line.startswith("| `") and ".log" in line}
+    assert "**nonfinite_loss MISSED** (fired only early: @20, -80 early)" in row["early.log"]
+    assert "nonfinite_loss @150, +50 (first @20, -80 early)" in row["both.log"]
+    assert "nonfinite_loss @100, +0 |" in row["on_time.log"]
+    per_rule = next(line for line in text.splitlines() if line.startswith("| `nonfinite_loss`"))
+    assert per_rule.split("|")[2:6] == [" 3 ", " 2 ", " 1 ", " 25 "]  # must, fired, only early, mean delay (50+0)/2

@@ -70,6 +70,7 @@ SPECS: dict[str, Spec] = {
     "lightning_healthy.log": LIGHTNING_BAR,
     "lightning_healthy_pipe.log": LIGHTNING_BAR,
     "lightning_healthy_rich.log": LIGHTNING_RICH,
+    "lightning_healthy_iterable.log": LIGHTNING_BAR,
     "lightning_lr_spike.log": LIGHTNING_BAR,
     "lightning_healthy_metrics.csv": LIGHTNING_CSV,
     "lightning_lr_spike_metrics.csv": LIGHTNING_CSV,

@@ -148,6 +148,37 @@ def test_lightning_epoch_end_in_a_middle_frame_is_a_completed_bar():
         assert feed_ends(data, pieces) == (lines, ends), pieces
 
 
+def _no_total(desc: str, n: int, kind: str, post: str = "") -> bytes:
+    """A frame of a bar without a total: Lightning's "12/? [" (kind "/?") or tqdm's own "12it [" (kind "it")."""
+    rate = "?it/s" if n == 0 else "9.99it/s"
+    if kind == "/?":
+        return f"\r{desc}{n}/? [00:00<00:00, {rate}{post}]".encode()
+    return f"\r{desc}{n}it [00:00, {rate}{post}]".encode()
+
+
+def test_bars_without_a_total_end_like_bars_with_one():
+    """A counter back at 0 or another description ends a bar without a total too (tqdm's own '12it [':
+    when the next frame is a new bar's first, drawn with '?it/s'); one that only counts up ends none;
+    in any pieces."""
+    for desc0, desc1, kind in (("Epoch 0: |   | ", "Epoch 1: |   | ", "/?"), ("Epoch 0: ", "Epoch 1: : ", "it")):
+        line = (b"".join(_no_total(desc0, k, kind, f", loss=0.{k}") for k in range(1, 6))
+                + _no_total(desc0, 5, kind, ", loss=0.5, val_loss=0.25") + _no_total(desc0, 0, kind, ", loss=0.5")
+                + b"".join(_no_total(desc1, k, kind, f", loss=0.{k}") for k in range(1, 4))
+                + _no_total("Epoch 2: ", 1, kind))  # another description, counter not at 0
+        data = b"banner\n" + line + b"\n"
+        lines, ends = feed_ends(data, [len(data)])
+        assert ends[0] == (2, _no_total(desc0, 5, kind, ", loss=0.5, val_loss=0.25").decode()[1:])
+        if kind == "/?":
+            assert ends[1:] == [(2, _no_total(desc1, 3, kind, ", loss=0.3").decode()[1:])]
+        else:  # "Epoch 2: 1it [00:00, 9.99it/s]" is not a new bar's first frame (its rate is known)
+            assert ends[1:] == []
+        assert lines[1].startswith("Epoch 2: ")
+        for pieces in ([1], [7], [3, 50, 1], [333]):
+            assert feed_ends(data, pieces) == (lines, ends), pieces
+        counting = b"".join(_no_total(desc0, k, kind) for k in range(0, 30)) + b"\n"
+        assert feed_ends(counting, [len(counting)])[1] == [] and feed_ends(counting, [3])[1] == []
+
+
 def test_ordinary_bars_give_no_completed_bars():
     """One tqdm bar counting up, Keras bars (counters from 1, backspaces), HF bars between dict lines."""
     tqdm_line = b"".join(_bar("Epoch 3: ", k, 40) for k in range(0, 41))
@@ -185,8 +216,13 @@ def test_random_bars_in_random_pieces_give_the_same_completed_bars():
 
     rng = random.Random(7)
     alphabet = [_bar("Epoch 0: ", 8, 8, ", val_loss=0.4"), _bar("Epoch 0: ", 0, 8), _bar("Epoch 1: ", 3, 8),
-                _bar("", 5, 120), _bar("", 0, 13), b"\r", b"\n", b"\r\n", b"\x1b[A", b"   ", b"\b", b"x 0/", b" 0/? ["]
-    for _ in range(300):
+                _bar("", 5, 120), _bar("", 0, 13), b"\r", b"\n", b"\r\n", b"\x1b[A", b"   ", b"\b", b"x 0/", b" 0/? [",
+                # bars without a total: Lightning's "n/?" and tqdm's own "nit [" (and ": :" after set_description)
+                _no_total("Epoch 0: |  | ", 5, "/?", ", val_loss=0.4"), _no_total("Epoch 0: |  | ", 0, "/?"),
+                _no_total("Epoch 1: |  | ", 2, "/?"), _no_total("Epoch 2: ", 7, "it", ", loss=1"),
+                _no_total("Epoch 2: ", 0, "it"), _no_total("Epoch 3: : ", 4, "it"), b"0it [", b" 0it [", b"?",
+                b"x 3it [", b"Epoch 4: 2it ["]
+    for _ in range(1000):
         data = b"".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 60)))
         whole = feed_ends(data, [len(data) or 1])
         pieces = [rng.randrange(1, 40) for _ in range(20)]

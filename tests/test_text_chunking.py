@@ -50,7 +50,7 @@ def test_random_chunks_same_samples(corpus, name):
 
 @pytest.mark.parametrize("name", ["hf_trainer.log", "hf_trainer_state.json", "lightning_tqdm.log", "keras3.log",
                                   "lightning_rich.log", "lightning_healthy.log", "lightning_healthy_pipe.log",
-                                  "lightning_healthy_rich.log"])
+                                  "lightning_healthy_rich.log", "lightning_healthy_iterable.log"])
 def test_random_chunks_framework_fixtures(name):
     from tests.conftest import FIXTURES
 

@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     check_format_args(args)
     for path in args.paths:
         check_readable(path)
-    if args.no_default_rules and not args.rules and not args.disable:
+    if args.no_default_rules and not args.rules and not args.disable and not args.var:
         engine = None  # no rule at all: the engine is not even imported
     else:
         engine = make_engine(args)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
+import re
 import sys
 from collections.abc import Callable
 
@@ -25,6 +27,32 @@ def add_rule_args(p: argparse.ArgumentParser) -> None:
                    help="rule file to add (same id replaces a shipped rule; repeatable)")
     p.add_argument("--disable", action="append", default=[], metavar="ID", help="disable a rule (repeatable)")
     p.add_argument("--no-default-rules", action="store_true", help="do not load the shipped rule packs")
+    p.add_argument("--var", action="append", default=[], metavar="NAME=VALUE",
+                   help="set a rule variable in every rule that declares it, e.g. --var classes=10 "
+                        "(the class count initial_loss_off compares the first loss with; repeatable)")
+
+
+_VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def parse_vars(items: list[str]) -> dict[str, float]:
+    """`--var NAME=VALUE` options as {name: number}; a later one wins. A bad form is a UsageError."""
+    out: dict[str, float] = {}
+    for item in items:
+        name, eq, text = item.partition("=")
+        name = name.strip()
+        if not eq:
+            raise UsageError(f"--var {item}: expected NAME=VALUE, e.g. --var classes=10")
+        if not _VAR_NAME.match(name):
+            raise UsageError(f"--var {item}: bad name {name!r}: letters, digits and '_', not starting with a digit")
+        try:
+            value = float(text)
+        except ValueError:
+            raise UsageError(f"--var {item}: VALUE must be a number, got {text!r}") from None
+        if not math.isfinite(value):
+            raise UsageError(f"--var {item}: VALUE must be a finite number")
+        out[name] = value
+    return out
 
 
 def check_format_args(args: argparse.Namespace) -> None:
@@ -44,6 +72,7 @@ def check_format_args(args: argparse.Namespace) -> None:
 
 def make_engine(args: argparse.Namespace):
     """The rule engine for these arguments, or None where the engine is not available."""
+    overrides = parse_vars(getattr(args, "var", []) or [])
     try:
         from losswatch.engine import build_engine
     except ImportError:
@@ -52,6 +81,7 @@ def make_engine(args: argparse.Namespace):
         rule_files=getattr(args, "rules", []) or [],
         disable=getattr(args, "disable", []) or [],
         defaults=not getattr(args, "no_default_rules", False),
+        overrides=overrides,
     )
 
 

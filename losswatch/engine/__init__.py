@@ -1,11 +1,13 @@
 """The rule engine: YAML rule packs (language, window functions, alert states) evaluated over a run's samples.
 
 `build_engine` is the one entry point the commands use: shipped packs (`losswatch/rules/*.yaml`),
-then the user's `--rules` files (a rule with the same id replaces the earlier one), minus `--disable`.
+then the user's `--rules` files (a rule with the same id replaces the earlier one), minus `--disable`,
+with `--var NAME=VALUE` set in every remaining rule that declares NAME.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from losswatch.engine.engine import Engine
@@ -14,7 +16,7 @@ from losswatch.errors import UsageError
 
 RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
 
-__all__ = ["Engine", "build_engine", "load_rules", "shipped_rule_files"]
+__all__ = ["Engine", "build_engine", "load_rules", "set_vars", "shipped_rule_files"]
 
 
 def shipped_rule_files() -> list[str]:
@@ -40,6 +42,23 @@ def load_rules(rule_files: list[str], disable: list[str], defaults: bool) -> tup
     return list(by_id.values()), loaded
 
 
-def build_engine(rule_files: list[str], disable: list[str], defaults: bool) -> Engine:
+def set_vars(rules: list[RuleDef], overrides: dict[str, float]) -> list[RuleDef]:
+    """The rules with `overrides` in place of their own value of each var they declare.
+
+    A name that no rule declares is a user mistake (a typo would otherwise change nothing, silently).
+    """
+    declared = {k for r in rules for k in r.vars}
+    for name, value in overrides.items():
+        if name not in declared:
+            known = ", ".join(sorted(declared)) or "none"
+            raise UsageError(f"--var {name}={value:g}: no loaded rule declares a var `{name}` (vars: {known})")
+    return [dataclasses.replace(r, vars={k: overrides.get(k, v) for k, v in r.vars.items()})
+            if overrides.keys() & r.vars.keys() else r for r in rules]
+
+
+def build_engine(rule_files: list[str], disable: list[str], defaults: bool,
+                 overrides: dict[str, float] | None = None) -> Engine:
     rules, _ = load_rules(rule_files, disable, defaults)
+    if overrides:
+        rules = set_vars(rules, overrides)
     return Engine(rules)

@@ -12,12 +12,16 @@ The fast path (no '\\r', ESC, '\\b' or NUL in a chunk) is one `decode` per chunk
 Completed bars: tqdm written to a file (not a terminal) draws one bar after another on the same
 physical line, so a middle frame can be the final state of a bar whose last values a parser needs
 (Lightning's "Epoch N: 100%|…, val_loss=…" just before the bar is reset for epoch N+1). A tqdm
-frame ('%|') with a progress counter `n/N` (n > 0) followed by a frame of another bar (its counter
-back at 0, or another description: "Epoch 3:" after "Epoch 2:") is such an end state; `LineSplitter.bar_ends`
+frame with a progress counter n > 0 followed by a frame of another bar (its counter back at 0, or
+another description: "Epoch 3:" after "Epoch 2:") is such an end state; `LineSplitter.bar_ends`
 lists them, with their physical line number, beside the block (the block keeps one logical line per
-physical line). An ordinary bar only counts up, so it gives none; Keras bars give none. Only blocks
-with a tqdm bar ('%|') are looked at, and in them only lines with a counter at 0 or frames of several
-descriptions are split into frames, so the hot paths pay a few C-speed scans.
+physical line). A tqdm frame is one of a bar with a total ("…  40%|████  | 4/10 [", counter `n/N`) or
+of a bar without one, whose data has no length (an IterableDataset): Lightning's "Epoch 0: |  | 12/? ["
+and tqdm's own "Epoch 0: 12it [00:01, 9.60it/s, loss=0.52]". (tqdm draws a new or reset bar at 0
+first, so "back at 0" is how a bar's end shows; a counter that falls to another value above 0 is not
+looked for.) An ordinary bar only counts up, so it gives none; Keras bars give none. Only blocks with
+a tqdm bar (`may_end_bar`: '%|', '/? [' or 'it [') are looked at, and in them only lines with a counter
+at 0 or frames of several descriptions are split into frames, so the hot paths pay a few C-speed scans.
 """
 
 from __future__ import annotations
@@ -28,8 +32,9 @@ from losswatch.ingest import rowscan
 
 ANSI_RE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")
 _SPECIAL = re.compile(r"[\r\x1b\b\x00]")
-# a progress counter: tqdm "| 3/8 [", "0/? [", Keras " 3/38 ━"; the first one of a frame counts
-_COUNTER = re.compile(r"(?:^|(?<= ))(\d+)/[\d?]")
+# a progress counter: tqdm "| 3/8 [", "0/? [", "12it [" (no total), Keras " 3/38 ━"; the first one of a frame counts
+_COUNTER = re.compile(r"(?:^|(?<= ))(\d+)(?:/[\d?]|it \[)")
+
 _PERCENT_TAIL = re.compile(r"\s*\d+%$")
 _PERCENT = re.compile(r"\s*\d+%\|")
 _DESC_START = re.compile(r"\r[^\s\d\r]")  # a frame that starts with a description (or other text)
@@ -102,8 +107,8 @@ def bar_ends(line: str, carry: str | None = None) -> tuple[list[str], str | None
         if not frame.strip():
             continue
         state = _bar_state(frame)
-        if state is not None and prev_state is not None and prev_state[0] > 0 and "%|" in prev and (  # type: ignore[operator]
-                state[0] == 0 or state[1] != prev_state[1]):
+        if state is not None and prev_state is not None and prev_state[0] > 0 and (
+                state[0] == 0 or state[1] != prev_state[1]) and _tqdm_pair(prev, frame):  # type: ignore[arg-type]
             shown = clean_line(prev)  # type: ignore[arg-type]
             if shown.strip():
                 ends.append(shown)
@@ -111,9 +116,21 @@ def bar_ends(line: str, carry: str | None = None) -> tuple[list[str], str | None
     return ends, prev
 
 
+def _tqdm_pair(frame: str, nxt: str) -> bool:
+    """`frame` is a tqdm bar that `nxt` can end: a bar with a total ('%|'), Lightning's without one
+    ('/? ['), or tqdm's own without one ('it [') when `nxt` is a new or reset bar's first frame, which
+    tqdm draws with its rate unknown ('?it/s'). (Each pair so judged holds the marks `may_end_bar`
+    looks for, so a line read whole or in pieces gives the same ends.)"""
+    return "%|" in frame or "/? [" in frame or ("it [" in frame and "?" in nxt)
+
+
 def may_end_bar(data: bytes) -> bool:
-    """Cheap test: could these bytes hold a bar's end (see `bar_ends`)? Only tqdm bars end (not Keras')."""
-    return b"%" in data and b"%|" in data  # memchr first: most blocks without bars hold no '%' at all
+    """Cheap test: could these bytes hold a bar's end (see `bar_ends`)? Only tqdm bars end (not Keras').
+
+    memchr first: most blocks without tqdm bars hold no '%' and no '?' at all (Keras bars neither)."""
+    if b"%" in data and b"%|" in data:
+        return True
+    return b"?" in data and (b"/? [" in data or b"it [" in data)
 
 
 def _same_desc(line: str) -> bool:
@@ -140,17 +157,18 @@ def _same_desc(line: str) -> bool:
 def block_bar_ends(text: str, first_line: int, skip_first: bool = False) -> list[tuple[int, str]]:
     """`bar_ends` of the lines of a '\\n'-joined block that may hold one, as (line number, frame).
 
-    Only lines with a counter at 0 (" 0/8", " 0/?"), or with frames whose description may change,
+    Only lines with a counter at 0 (" 0/8", " 0/?", " 0it ["), or with frames whose description may change,
     are split into frames: a log full of ordinary bars costs two C-speed scans of the block.
     """
     starts: set[int] = set()
-    pos = text.find(" 0/")
-    while pos >= 0:
-        starts.add(text.rfind("\n", 0, pos) + 1)
-        end = text.find("\n", pos)
-        if end < 0:
-            break
-        pos = text.find(" 0/", end)
+    for zero in (" 0/", " 0it ["):  # a bar drawn new or reset (with a total or Lightning's "0/?"; tqdm's "0it [")
+        pos = text.find(zero)
+        while pos >= 0:
+            starts.add(text.rfind("\n", 0, pos) + 1)
+            end = text.find("\n", pos)
+            if end < 0:
+                break
+            pos = text.find(zero, end)
     m = _DESC_START.search(text)
     while m is not None:
         start = text.rfind("\n", 0, m.start()) + 1

@@ -1,7 +1,13 @@
 """PyTorch Lightning console output: the tqdm bar postfix `Epoch N: 100%|…| n/n [… , train_loss=…, val_loss=…]`
 (or the RichProgressBar's `Epoch N/M ━━━━ n/n … train_loss: … val_loss: …`).
 
-Only a bar in its final state (100%, n == N) is a point, at step N (the epoch as printed). The epoch's
+Only a bar in its final state (100%, n == N) is a point, at step N (the epoch as printed). A bar
+without a total (training data without a length, e.g. an IterableDataset: Lightning's
+`Epoch N: |          | n/? [`, older Lightning's plain tqdm `Epoch N: : nit [`) shows no final state;
+the frames of it that reach the parser are its end states (a physical line's last frame, drawn just
+before the validation bar or at the end, and the completed bars the line splitter hands over), so
+each with n > 0 is a point. (Known limit: validation inside an epoch, `val_check_interval` < 1, ends
+the physical line mid-epoch, and that frame is read as the epoch's.) The epoch's
 final bar may be printed again (after "`Trainer.fit` stopped"): a second final bar of the same epoch
 adds nothing. A value is read only when it is complete, i.e. followed by ',' or ']': the last field
 of a bar cut off at the terminal width ("val_loss=0.417, val_ac" glued to the next message) is not a
@@ -31,6 +37,9 @@ from losswatch.ingest.formats.base import FormatParser
 from losswatch.model import SampleBatch, canonical_name
 
 BAR_RE = re.compile(r"^Epoch (\d+):\s+(\d+)%\|")
+# a bar without a total: "Epoch 0: |   | 12/? [" (Lightning 2), "Epoch 0: 12it [" (tqdm's own; "Epoch 1: : 12it ["
+# after set_description, as Lightning 1.x names each epoch: tqdm adds ': ' twice when there is no total)
+NO_TOTAL_RE = re.compile(r"^Epoch (\d+):(?: :)? (?:\|[^|]*\| )?(\d+)(?:/\?|it) \[")
 PAIR_RE = re.compile(r"(?:, |\[)([A-Za-z_][\w/.\-]*)=(" + NUM + r")(?=[,\]])")
 BANNER_RE = re.compile(r"^(?:LOCAL_RANK: \d+ - CUDA_VISIBLE_DEVICES|GPU available: |`Trainer\.fit` stopped"
                        r"|\s*\| Name\s+\| Type)")
@@ -64,7 +73,7 @@ class LightningFormat(FormatParser):
     def detect(cls, lines: list[str]) -> float:
         banner = 0
         for ln in lines[:2000]:
-            if ln.startswith("Epoch ") and (BAR_RE.match(ln) or RICH_RE.match(ln)):
+            if ln.startswith("Epoch ") and (BAR_RE.match(ln) or RICH_RE.match(ln) or NO_TOTAL_RE.match(ln)):
                 return 1.0
             if BANNER_RE.match(ln):
                 banner += 1
@@ -91,6 +100,10 @@ class LightningFormat(FormatParser):
                     continue
                 start = line.find("[", m.end())
                 pairs = PAIR_RE.findall(line, start) if start >= 0 else []
+            elif (m := NO_TOTAL_RE.match(line)) is not None:
+                if m.group(2) == "0":
+                    continue
+                pairs = PAIR_RE.findall(line, m.end() - 1)
             else:
                 m = RICH_RE.match(line)
                 if m is None or m.group(2) != m.group(3):
