@@ -57,36 +57,31 @@ def _num_texts(draw_float: float, digits: int, style: int) -> str:
     return f"{draw_float:.{digits}g}"
 
 
+def _assert_converted_as_float(texts: list[str]) -> None:
+    if not texts:
+        return
+    block = "\n".join("v=" + t for t in texts)
+    got = rowscan.scan(block, "v=", ("v=", rowscan.NUM))
+    if got is None:  # a token longer than the scanner takes: declined, never misread
+        assert any(len(t) > 64 for t in texts)
+        return
+    assert [_bits(v) for v in got.values] == [_bits(float(t)) for t in texts]
+
+
 @needs_native
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.tuples(st.floats(allow_nan=False, allow_infinity=False), st.integers(0, 25), st.integers(0, 3)),
                 min_size=1, max_size=40))
 def test_numbers_convert_as_float_does(items):
     texts = [_num_texts(f, d, s) for f, d, s in items]
-    texts = [t for t in texts if re.fullmatch(r"[-+]?\d+\.?\d*(?:[eE][-+]?\d+)?", t)]
-    if not texts:
-        return
-    block = "\n".join("v=" + t for t in texts)
-    got = rowscan.scan(block, "v=", ("v=", rowscan.NUM))
-    if got is None:  # a token longer than the scanner takes: declined, never misread
-        assert any(len(t) > 64 for t in texts)
-        return
-    assert [_bits(v) for v in got.values] == [_bits(float(t)) for t in texts]
+    _assert_converted_as_float([t for t in texts if re.fullmatch(r"[-+]?\d+\.?\d*(?:[eE][-+]?\d+)?", t)])
 
 
 @needs_native
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.from_regex(r"\A[-+]?\d{1,30}(\.\d{0,30})?([eE][-+]?\d{1,4})?\Z"), min_size=1, max_size=30))
 def test_digit_strings_convert_as_float_does(texts):
-    texts = [t for t in texts if t.isascii()]
-    if not texts:
-        return
-    block = "\n".join("v=" + t for t in texts)
-    got = rowscan.scan(block, "v=", ("v=", rowscan.NUM))
-    if got is None:  # a token longer than the scanner takes: declined, never misread
-        assert any(len(t) > 64 for t in texts)
-        return
-    assert [_bits(v) for v in got.values] == [_bits(float(t)) for t in texts]
+    _assert_converted_as_float([t for t in texts if t.isascii()])
 
 
 # -- templates: what the regex of the same items reads ---------------------------------------------
