@@ -54,6 +54,27 @@ def test_var_wins_over_the_count_the_log_states():
     assert len(fired) == 1 and "ln(3)" in fired[0]["message"]
 
 
+STUCK_LN2 = ROOT / "tests" / "fixtures" / "calibration" / "stuck_ln2.log"  # loss pinned at ln 2 = 0.6931
+
+
+def stuck_alerts(path, *opts: str) -> list[dict]:
+    cp = losswatch("check", "--json", *opts, str(path))
+    assert cp.returncode in (0, 1), cp.stderr
+    return [a for a in json.loads(cp.stdout)["alerts"] if a["rule"] == "stuck_at_chance"]
+
+
+def test_known_class_count_narrows_stuck_at_chance_to_ln_c():
+    """Without a count any common ln C counts; with one, only its own: 0.6931 is chance for 2 classes,
+    progress for 10."""
+    for opts in ((), ("--var", "classes=2")):
+        fired = stuck_alerts(STUCK_LN2, *opts)
+        assert fired and "ln(2)" in fired[0]["message"], opts
+    assert stuck_alerts(STUCK_LN2, "--var", "classes=10") == []
+    # shuffled labels on 10 classes: the loss sits at ln 10 — chance for 10, not for 2
+    assert stuck_alerts(SHUFFLED, "--var", "classes=10")
+    assert stuck_alerts(SHUFFLED, "--var", "classes=2") == []
+
+
 def test_var_sets_every_rule_that_declares_it(tmp_path):
     """Two user rules declare `limit`; one --var changes both; a rule without it is left alone."""
     rules = tmp_path / "mine.yaml"
@@ -83,7 +104,8 @@ def test_var_sets_every_rule_that_declares_it(tmp_path):
     (["--var", "=3"], "--var =3: bad name"),
     (["--var", "clases=10"], "--var clases=10: no loaded rule declares a var `clases`"),
     (["--no-default-rules", "--var", "classes=10"], "--var classes=10: no loaded rule declares a var `classes`"),
-    (["--disable", "initial_loss_off", "--var", "classes=10"], "no loaded rule declares a var `classes`"),
+    (["--disable", "initial_loss_off", "--disable", "stuck_at_chance", "--var", "classes=10"],
+     "no loaded rule declares a var `classes`"),
 ])
 def test_bad_var_is_one_line_and_exit_2(opts, says):
     cp = losswatch("check", *opts, str(SHUFFLED))
