@@ -283,12 +283,26 @@ ODD = {
     "darknet": [" 77: -nan, -nan avg loss, 0.001000 rate, 3.1 seconds, 64 images",
                 " 78: 1.5, 1.25 avg, 0.001000 rate", "080: 1.0, 1.0 avg loss, 0.001 rate, 1.0 seconds",
                 "mean_average_precision (mAP@0.50) = 0.5512", "Killed"],
+    "nanogpt": ["iter 77: loss nan, time 31.00ms, mfu 30.00%", "iter 78: loss 2.5, time 31.00ms",
+                "iter 079: loss 2.5, time 31.00ms, mfu 30.00%", "step 80: train loss 2.5, val loss nan",
+                "step 81: something else", "iter 82: loss 2.5, time 31.00ms, mfu 30.00% (compiled)"],
     "keras": ["Epoch 00003: val_loss improved from inf to 0.5",
               "472/472 [==============================] - 1s 2ms/step - loss: nan - acc: 0.6 - val_loss: 0.8 - val_acc: 0.7",
               "472/472 [==============================] - ETA: 0s - loss: 0.7 - acc: 0.6",
               "100/100 [==============================] - 0s 1ms/step - loss: 0.7 - acc: 0.6"],
 }
-GENERATORS = {"hf": gen_logs.hf_stdout, "darknet": gen_logs.darknet, "keras": gen_logs.keras}
+def _nanogpt(n: int) -> bytes:
+    rng = random.Random(n)
+    out = []
+    for i in range(n):
+        out.append(f"iter {i}: loss {4 * 0.999 ** i + rng.uniform(0, 0.1):.4f}, time {rng.uniform(30, 40):.2f}ms, "
+                   f"mfu {-100 if i < 5 else rng.uniform(30, 40):.2f}%")
+        if i % 500 == 0:
+            out.append(f"step {i}: train loss {4 * 0.999 ** i:.4f}, val loss {4.1 * 0.999 ** i:.4f}")
+    return ("\n".join(out) + "\n").encode()
+
+
+GENERATORS = {"hf": gen_logs.hf_stdout, "darknet": gen_logs.darknet, "keras": gen_logs.keras, "nanogpt": _nanogpt}
 
 
 @needs_native
@@ -320,8 +334,8 @@ def test_real_logs_read_the_same(monkeypatch):
         for chunk in (1 << 20, 4093):
             with_native, pure = _both(data, chunk, monkeypatch)
             assert with_native == pure, f"{path} (chunks of {chunk})"
-        used += with_native[0] in ("hf_trainer", "darknet", "keras")
-    assert used >= 3
+        used += with_native[0] in ("hf_trainer", "darknet", "keras", "nanogpt")
+    assert used >= 4
 
 
 @needs_native

@@ -7,13 +7,21 @@ The estimate's train loss is not the per-iteration loss: it is kept as `train_lo
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
+from itertools import repeat
+from operator import add
 
-from losswatch.ingest.formats._text import NUM, num
+from losswatch.ingest import rowscan
+from losswatch.ingest.formats._text import NUM, emit_rows, num
 from losswatch.ingest.formats.base import FormatParser
 from losswatch.model import SampleBatch
 
 ITER_RE = re.compile(r"^iter (\d+): loss (" + NUM + r"), time (" + NUM + r")ms(?:, mfu (" + NUM + r")%)?")
 EVAL_RE = re.compile(r"^step (\d+): train loss (" + NUM + r"), val loss (" + NUM + r")")
+# The usual iteration line with its mfu, for the native scanner (rowscan): what ITER_RE reads with every group.
+_R = rowscan
+ITER_TEMPLATE = ("iter ", _R.INT, ": loss ", _R.NUM, ", time ", _R.NUM, "ms, mfu ", _R.NUM, "%", _R.REST)
+ITER_METRICS = (("loss", "loss"), ("time_ms", "time"), ("mfu", "mfu"))
 
 
 class NanoGPTFormat(FormatParser):
@@ -29,24 +37,68 @@ class NanoGPTFormat(FormatParser):
     def parse(self, block: str, first_line: int, out: SampleBatch) -> None:
         if "iter " not in block and "step " not in block:
             return
+        if self._scan(block, first_line, out):
+            return
         for i, line in enumerate(block.split("\n")):
-            if line.startswith("iter "):
-                m = ITER_RE.match(line)
-                if m:
-                    step = float(m.group(1))
-                    for metric, raw, val in (("loss", "loss", m.group(2)), ("time_ms", "time", m.group(3)),
-                                             ("mfu", "mfu", m.group(4))):
-                        v = num(val) if val is not None else None
-                        if v is not None:
-                            out.name(metric, raw)
-                            out.add(metric, step, v, first_line + i)
-            elif line.startswith("step "):
-                m = EVAL_RE.match(line)
-                if m:
-                    step = float(m.group(1))
-                    for metric, raw, val in (("train_loss_eval", "train loss", m.group(2)),
-                                             ("val_loss", "val loss", m.group(3))):
-                        v = num(val)
-                        if v is not None:
-                            out.name(metric, raw)
-                            out.add(metric, step, v, first_line + i)
+            self._line(line, first_line + i, out)
+
+    def _line(self, line: str, line_no: int, out: SampleBatch) -> None:
+        if line.startswith("iter "):
+            m = ITER_RE.match(line)
+            if m:
+                step = float(m.group(1))
+                for (metric, raw), val in zip(ITER_METRICS, m.groups()[1:], strict=True):
+                    v = num(val) if val is not None else None
+                    if v is not None:
+                        out.name(metric, raw)
+                        out.add(metric, step, v, line_no)
+        elif line.startswith("step "):
+            m = EVAL_RE.match(line)
+            if m:
+                step = float(m.group(1))
+                for metric, raw, val in (("train_loss_eval", "train loss", m.group(2)),
+                                         ("val_loss", "val loss", m.group(3))):
+                    v = num(val)
+                    if v is not None:
+                        out.name(metric, raw)
+                        out.add(metric, step, v, line_no)
+
+    def _scan(self, block: str, first_line: int, out: SampleBatch) -> bool:
+        """The usual iteration lines in one native pass, the other lines that start "iter " or "step "
+        one by one, in line order: what `_line` gives for each line. False where the scanner is not
+        in use."""
+        rows = rowscan.scan(block, "iter ", ITER_TEMPLATE, strict=False)
+        if rows is None:
+            return False
+        others = list(zip(rows.other_lines, rows.other_texts, strict=True))
+        if "step " in block:
+            evals = rowscan.scan(block, "step ", ("step ", _R.REST), strict=False)
+            assert evals is not None
+            others = sorted(others + list(zip(evals.lines, [None] * len(evals.lines), strict=True)))
+            texts = block.split("\n") if evals.lines else []
+            others = [(i, texts[i] if t is None else t) for i, t in others]
+        idx = rows.lines
+        vals = rows.values
+        steps = vals[0::4]
+        del vals[0::4]
+        line_nos = list(map(add, idx, repeat(first_line)))
+        metrics = tuple(m for m, _ in ITER_METRICS)
+        done = 0
+        named = False
+        for i, text in others:
+            j = bisect_left(idx, i, done)
+            if j > done:
+                named = named or self._name(out)
+                emit_rows(out, metrics, steps[done:j], [], line_nos[done:j], values=vals[3 * done:3 * j])
+                done = j
+            self._line(text, first_line + i, out)
+        if done < len(idx):
+            self._name(out)
+            emit_rows(out, metrics, steps[done:], [], line_nos[done:], values=vals[3 * done:])
+        return True
+
+    @staticmethod
+    def _name(out: SampleBatch) -> bool:
+        for metric, raw in ITER_METRICS:
+            out.name(metric, raw)
+        return True
