@@ -250,10 +250,10 @@ def _read(data: bytes, chunk: int) -> list[tuple]:
     names: dict = {}
     for i in range(0, len(data), chunk):
         b = reader.feed(data[i:i + chunk])
-        got.extend(zip(b.metrics, b.steps, map(repr, b.values), b.lines, strict=True))
+        got.extend(zip(b.metrics, map(repr, b.steps), map(repr, b.values), b.lines, strict=True))
         names.update(b.raw_names)
     b = reader.finish()
-    got.extend(zip(b.metrics, b.steps, map(repr, b.values), b.lines, strict=True))
+    got.extend(zip(b.metrics, map(repr, b.steps), map(repr, b.values), b.lines, strict=True))
     names.update(b.raw_names)
     return [reader.format_name, sorted(names.items()), got]
 
@@ -286,6 +286,10 @@ ODD = {
     "nanogpt": ["iter 77: loss nan, time 31.00ms, mfu 30.00%", "iter 78: loss 2.5, time 31.00ms",
                 "iter 079: loss 2.5, time 31.00ms, mfu 30.00%", "step 80: train loss 2.5, val loss nan",
                 "step 81: something else", "iter 82: loss 2.5, time 31.00ms, mfu 30.00% (compiled)"],
+    "kv": ["step=77 loss=nan lr=0.0003 grad_norm=1.0", "step=78 loss=1,000 lr=0.0003 grad_norm=1.0",
+           "step=79 loss=0.5 lr=0.0003", "step=80 loss=0.5 lr=0.0003 grad_norm=1.0 time=3.5",
+           "step=81 val_loss=0.7", "Number of classes: 10", "step=82 loss=0.5ms lr=3 grad_norm=1",
+           "step=83 loss=0.5 lr=3e-4 grad_norm=1.0 step=84"],
     "keras": ["Epoch 00003: val_loss improved from inf to 0.5",
               "472/472 [==============================] - 1s 2ms/step - loss: nan - acc: 0.6 - val_loss: 0.8 - val_acc: 0.7",
               "472/472 [==============================] - ETA: 0s - loss: 0.7 - acc: 0.6",
@@ -302,7 +306,14 @@ def _nanogpt(n: int) -> bytes:
     return ("\n".join(out) + "\n").encode()
 
 
-GENERATORS = {"hf": gen_logs.hf_stdout, "darknet": gen_logs.darknet, "keras": gen_logs.keras, "nanogpt": _nanogpt}
+def _kv(n: int) -> bytes:
+    rng = random.Random(n)
+    return "".join(f"step={i} loss={4 * 0.999 ** i + rng.uniform(0, 0.1):.5f} lr={3e-4 * min(1, i / 200):.6g} "
+                   f"grad_norm={1 + rng.uniform(0, 0.5):.4f}\n" for i in range(n)).encode()
+
+
+GENERATORS = {"hf": gen_logs.hf_stdout, "darknet": gen_logs.darknet, "keras": gen_logs.keras, "nanogpt": _nanogpt,
+              "kv": _kv}
 
 
 @needs_native
@@ -334,7 +345,7 @@ def test_real_logs_read_the_same(monkeypatch):
         for chunk in (1 << 20, 4093):
             with_native, pure = _both(data, chunk, monkeypatch)
             assert with_native == pure, f"{path} (chunks of {chunk})"
-        used += with_native[0] in ("hf_trainer", "darknet", "keras", "nanogpt")
+        used += with_native[0] in ("hf_trainer", "darknet", "keras", "nanogpt", "kv")
     assert used >= 4
 
 
@@ -342,5 +353,56 @@ def test_real_logs_read_the_same(monkeypatch):
 def test_nan_stays_nan_where_the_scanner_declines():
     data = gen_logs.darknet(200) + b" 999: nan, nan avg loss, 0.001 rate, 1.0 seconds, 64 images\n"
     got = _read(data, 1 << 20)[2]
-    assert [(m, v) for m, step, v, _ in got if step == 999.0] == [
+    assert [(m, v) for m, step, v, _ in got if step == "999.0"] == [
         ("loss_raw", "nan"), ("loss", "nan"), ("lr", "0.001"), ("step_time", "1.0")]
+
+
+# -- kv: a line of the usual record's exact text has the same pairs --------------------------------
+
+KEYS = ["step", "iter", "loss", "train loss", "lr", "grad_norm", "acc", "time", "eta", "of classes", "s", "val/loss",
+        "it", "mem"]
+SEPS = ["=", ": ", " = ", ":", " "]
+JOINS = [" ", ", ", " | ", "\t", "  "]
+VALUES = ["0", "1", "-2", "0.5", "12.25", "1e-05", "3E+2", "1,000", "nan", "inf", ".5", "5.", "0.5e", "007", "-0.0",
+          "123456789012345678901234", "1.5ms", "2/3"]
+
+
+@needs_native
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_kv_record_template_reads_what_pair_re_reads(data):
+    from losswatch.ingest.formats.kv import KeyValueFormat
+    from losswatch.model import SampleBatch
+
+    keys = data.draw(st.lists(st.sampled_from(KEYS), min_size=1, max_size=5))
+    seps = [data.draw(st.sampled_from(SEPS)) for _ in keys]
+    joins = [data.draw(st.sampled_from(JOINS)) for _ in keys]
+    head = data.draw(st.sampled_from(["", "[train] ", "epoch 3/10 "]))
+    tail = data.draw(st.sampled_from(["", " ms", "%", " done", "/"]))
+
+    def line(values: list[str]) -> str:
+        return head + "".join((j if n else "") + k + s + v for n, (k, s, j, v) in
+                              enumerate(zip(keys, seps, joins, values, strict=True))) + tail
+
+    first = line(["1"] * len(keys))
+    lines = [first] + [line([data.draw(st.sampled_from(VALUES)) for _ in keys])
+                       for _ in range(data.draw(st.integers(1, 12)))]
+    block = "\n".join(lines)
+
+    def parse(pure: bool) -> list:
+        saved = rowscan._native
+        try:
+            if pure:
+                rowscan._native = None
+            p = KeyValueFormat()
+            got = []
+            for i, text in ((0, first), (1, block)):  # the first line teaches the plan
+                out = SampleBatch(0.0)
+                p.parse(text, i * 10, out)
+                got += list(zip(out.metrics, map(repr, out.steps), map(repr, out.values), out.lines, strict=True))
+                got.append(sorted(out.raw_names.items()))
+            return got
+        finally:
+            rowscan._native = saved
+
+    assert parse(pure=False) == parse(pure=True), block

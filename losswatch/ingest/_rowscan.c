@@ -32,7 +32,7 @@
      values       bytes: the kept values as C doubles, row by row (array('d').frombytes)
      lines        list[int]: first_line + index of each matched line
      other_lines  list[int]: first_line + index of each line not matched that holds `marker`
-                  (or is selected, not strict)
+                  (or is selected, not strict); an empty marker: every line not matched
      other_texts  list[str]: those lines' texts
 
    lf(data) -> bytes: the bytes with each "\r\n" made "\n" and a last "\r" dropped.
@@ -301,9 +301,8 @@ static PyObject *scan(PyObject *Py_UNUSED(self), PyObject *args) {
     int n_items = 0, n_vals = 0;
     if (!compile_items(template, items, &n_items, &n_vals, 1))
         return NULL;
-    if (!is_ascii_str(select) || PyUnicode_GET_LENGTH(select) == 0 ||
-        (marker != Py_None && (!is_ascii_str(marker) || PyUnicode_GET_LENGTH(marker) == 0))) {
-        PyErr_SetString(PyExc_ValueError, "select and marker must be non-empty ASCII");
+    if (!is_ascii_str(select) || PyUnicode_GET_LENGTH(select) == 0 || (marker != Py_None && !is_ascii_str(marker))) {
+        PyErr_SetString(PyExc_ValueError, "select must be non-empty ASCII, marker ASCII");
         return NULL;
     }
     const char *sel = (const char *)PyUnicode_DATA(select);
@@ -332,7 +331,8 @@ static PyObject *scan(PyObject *Py_UNUSED(self), PyObject *args) {
     const char *pos = buf, *counted = buf;
     Py_ssize_t line_no = first_line;
     while (pos <= end_all) {
-        const char *hit = memmem(pos, (size_t)(end_all - pos), key, key_len);
+        /* an empty marker: every line is looked at */
+        const char *hit = key_len ? memmem(pos, (size_t)(end_all - pos), key, key_len) : pos;
         if (hit == NULL)
             break;
         const char *start = hit;

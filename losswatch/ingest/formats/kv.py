@@ -8,7 +8,12 @@ ETAs, dates and progress counters are left alone.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
+from itertools import repeat
+from operator import add
 
+from losswatch.ingest import rowscan
+from losswatch.ingest.formats._text import emit_rows
 from losswatch.ingest.formats.base import FormatParser, StepCounter
 from losswatch.model import SampleBatch, canonical_name, parse_number
 
@@ -30,6 +35,8 @@ class KeyValueFormat(FormatParser):
 
     def __init__(self) -> None:
         self.counter = StepCounter()
+        self._last_record: str | None = None  # the last line read with a step key and pairs
+        self._plan: _RecordPlan | None = None
 
     @classmethod
     def detect(cls, lines: list[str]) -> float:
@@ -53,26 +60,124 @@ class KeyValueFormat(FormatParser):
         return min(0.3, 0.05 * hits)
 
     def parse(self, block: str, first_line: int, out: SampleBatch) -> None:
+        if rowscan.available() and self._scan(block, first_line, out):
+            return
         for i, line in enumerate(block.split("\n")):
-            if "=" not in line and ":" not in line:
-                continue
-            pairs = []
-            step = None
-            for m in PAIR_RE.finditer(line):
-                key = m.group("key")
-                low = key.lower()
-                if low in STEP_KEYS:
-                    v = parse_number(m.group("val"))
-                    if v is not None:
-                        step = v
-                    continue
-                if SKIP_KEYS.search(low.replace(" ", "_")) or (" " in low and PHRASE_TAIL.match(low)):
-                    continue
+            self._line(line, first_line + i, out)
+
+    def _line(self, line: str, line_no: int, out: SampleBatch) -> None:
+        if "=" not in line and ":" not in line:
+            return
+        pairs = []
+        step = None
+        for m in PAIR_RE.finditer(line):
+            key = m.group("key")
+            low = key.lower()
+            if low in STEP_KEYS:
                 v = parse_number(m.group("val"))
                 if v is not None:
-                    pairs.append((key, v))
-            line_no = first_line + i
-            for key, v in pairs:
-                metric = canonical_name(key)
-                out.name(metric, key)
-                out.add(metric, step if step is not None else self.counter(metric), v, line_no)
+                    step = v
+                continue
+            if SKIP_KEYS.search(low.replace(" ", "_")) or (" " in low and PHRASE_TAIL.match(low)):
+                continue
+            v = parse_number(m.group("val"))
+            if v is not None:
+                pairs.append((key, v))
+        if pairs:
+            self._last_record = line if step is not None else self._last_record
+        for key, v in pairs:
+            metric = canonical_name(key)
+            out.name(metric, key)
+            out.add(metric, step if step is not None else self.counter(metric), v, line_no)
+
+    # -- the native path: the usual record line as a template ---------------------------------------
+
+    def _scan(self, block: str, first_line: int, out: SampleBatch) -> bool:
+        """The lines of the usual record's exact shape in one native pass, the others by `_line`, in
+        line order. False (nothing done) where there is no usual shape yet or the block has another."""
+        plan = self._plan
+        if plan is None:
+            plan = self._plan = _RecordPlan.of(self._last_record) if self._last_record is not None else None
+            if plan is None:
+                return False
+        rows = rowscan.scan(block, plan.select, plan.template, marker="", strict=False)
+        if rows is None:
+            return False
+        others = [(i, t) for i, t in zip(rows.other_lines, rows.other_texts, strict=True) if "=" in t or ":" in t]
+        if len(rows.lines) < len(others):  # not the usual shape (any more): learn it again
+            self._plan = None
+            self._last_record = None
+            return False
+        w = plan.width
+        vals = rows.values
+        steps = vals[plan.step_col::w]
+        for c in plan.drop_desc:
+            del vals[c::w]
+            w -= 1
+        idx = rows.lines
+        line_nos = list(map(add, idx, repeat(first_line)))
+        k = len(plan.metrics)
+        done = 0
+        for i, text in others:
+            j = bisect_left(idx, i, done)
+            if j > done:
+                self._emit(plan, out, steps[done:j], vals[k * done:k * j], line_nos[done:j])
+                done = j
+            self._line(text, first_line + i, out)
+        if done < len(idx):
+            self._emit(plan, out, steps[done:], vals[k * done:], line_nos[done:])
+        return True
+
+    @staticmethod
+    def _emit(plan: _RecordPlan, out: SampleBatch, steps: list[float], vals: list[float], line_nos: list[int]) -> None:
+        for metric, raw in zip(plan.metrics, plan.raws, strict=True):
+            out.name(metric, raw)
+        emit_rows(out, plan.metrics, steps, [], line_nos, values=vals)
+
+
+class _RecordPlan:
+    """The usual record line of a kv log as a rowscan template: its text with each pair's value a number
+    slot. A line of exactly that text (numbers aside) has the same pairs at the same places: the keys,
+    separators and the characters around each value are the same, so PAIR_RE finds the same matches
+    (see rowscan for why the numbers read the same)."""
+
+    def __init__(self, select: str, template: tuple, metrics: tuple[str, ...], raws: tuple[str, ...],
+                 step_col: int, drop: list[int], width: int) -> None:
+        self.select = select
+        self.template = template
+        self.metrics = metrics
+        self.raws = raws
+        self.step_col = step_col
+        self.drop_desc = sorted(drop, reverse=True)
+        self.width = width
+
+    @classmethod
+    def of(cls, line: str) -> _RecordPlan | None:
+        """The plan of a record line (one with a step key), None where it cannot be a template."""
+        if not line.isascii():
+            return None
+        items: list = []
+        metrics, raws, drop = [], [], []
+        step_col = -1
+        pos = 0
+        for col, m in enumerate(PAIR_RE.finditer(line)):
+            val = m.group("val")
+            if not re.fullmatch(r"[-+]?\d+\.?\d*(?:[eE][-+]?\d+)?", val):
+                return None  # a value the number slot would not read the same way (1,000; nan)
+            items += [line[pos:m.start("val")], rowscan.NUM]
+            pos = m.end("val")
+            key = m.group("key")
+            low = key.lower()
+            if low in STEP_KEYS:
+                step_col = col
+                drop.append(col)
+            elif SKIP_KEYS.search(low.replace(" ", "_")) or (" " in low and PHRASE_TAIL.match(low)):
+                drop.append(col)
+            else:
+                metrics.append(canonical_name(key))
+                raws.append(key)
+        if step_col < 0 or not metrics or not items[0]:
+            return None
+        items.append(line[pos:])
+        template = tuple(x for x in items if x != "")
+        return cls(items[0], template, tuple(metrics), tuple(raws), step_col, drop, len(metrics) + len(drop))
