@@ -85,7 +85,15 @@ def _bar_state(frame: str) -> tuple[int, str] | None:
     bar = label.find("|")
     if bar >= 0:
         label = label[:bar]
-    return int(m.group(1)), _PERCENT_TAIL.sub("", label.rstrip()).strip()
+    desc = _DESCRIPTIONS.get(label)
+    if desc is None:  # a bar redraws the same few labels ("Epoch 3:  45%") thousands of times
+        if len(_DESCRIPTIONS) >= 4096:
+            _DESCRIPTIONS.clear()
+        desc = _DESCRIPTIONS[label] = _PERCENT_TAIL.sub("", label.rstrip()).strip()
+    return int(m.group(1)), desc
+
+
+_DESCRIPTIONS: dict[str, str] = {}  # label before the counter -> the bar's description
 
 
 def bar_ends(line: str, carry: str | None = None) -> tuple[list[str], str | None]:

@@ -96,6 +96,9 @@ class LogReader:
         if not ends:
             self._block(first_line, block, batch, final)
             return
+        if self.parser is not None:
+            self._parse_with_ends(first_line, block, batch, ends)
+            return
         pos, cur = 0, first_line
         for line_no, frame in ends:
             if line_no > cur:
@@ -106,6 +109,25 @@ class LogReader:
                 pos, cur = end, line_no
             self._block(line_no, frame, batch, False, bar_end=True)
         self._block(cur, block[pos:], batch, final)
+
+    def _parse_with_ends(self, first_line: int, block: str, batch: SampleBatch, ends: list[tuple[int, str]]) -> None:
+        """`_blocks` once the format is known: the parser reads the pieces between the completed-bar
+        frames and the frames in line order, and the events and stated facts of the whole block are
+        found in one scan (a tqdm log can end a bar on every line: one scan per piece was the cost)."""
+        parser = self.parser
+        assert parser is not None
+        start = len(batch)
+        pos, cur = 0, first_line
+        for line_no, frame in ends:
+            if line_no > cur:
+                end = pos
+                for _ in range(line_no - cur):
+                    end = block.index("\n", end) + 1
+                parser.parse(block[pos:end - 1], cur, batch)
+                pos, cur = end, line_no
+            parser.parse(frame, line_no, batch)
+        parser.parse(block[pos:], cur, batch)
+        self._events(first_line, block, batch, start)
 
     def _block(self, first_line: int, block: str, batch: SampleBatch, final: bool, bar_end: bool = False) -> None:
         if self.parser is None:
@@ -137,6 +159,10 @@ class LogReader:
             if len(batch) > start:
                 self.last_step = batch.steps[-1]
             return
+        self._events(first_line, block, batch, start)
+
+    def _events(self, first_line: int, block: str, batch: SampleBatch, start: int) -> None:
+        """The block's text events and stated facts, merged in line order among its samples (from `start`)."""
         events = scan_events(block, first_line)
         meta = scan_meta(block, first_line)
         if events or meta:
