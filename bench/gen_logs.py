@@ -8,7 +8,10 @@ the benchmark writes them to a temporary directory.
 - `darknet`: AlexeyAB darknet, " N: loss, avg avg loss, rate rate, t seconds, k images, h hours left"
   each followed by a "Loaded: … seconds" line and a blank line;
 - `keras`: "Epoch k/N" headers, each followed by one physical bar line holding several `\\r`-separated
-  progress states ("ETA") and the final state with `loss`, `acc`, `val_loss`, `val_acc`.
+  progress states ("ETA") and the final state with `loss`, `acc`, `val_loss`, `val_acc`;
+- `nanogpt`: nanoGPT train.py, "iter N: loss X, time Tms, mfu M%", a "step N: train loss X, val loss Y"
+  estimate every 2000 iterations;
+- `kv`: a custom script's "step=N loss=X lr=Y grad_norm=Z" (read by the generic kv fallback).
 """
 
 from __future__ import annotations
@@ -82,3 +85,28 @@ def keras(n: int, seed: int = 0, frames: int = 8) -> bytes:
                       f"{rng.uniform(0.5, 0.9):.4f} - val_loss: {loss * 1.2:.4f} - val_acc: {rng.uniform(0.4, 0.8):.4f}")
         out.append("\r".join(states))
     return ("\n".join(out[:n]) + "\n").encode()
+
+
+def nanogpt(n: int, seed: int = 0) -> bytes:
+    rng = random.Random(seed)
+    out: list[str] = []
+    it = 0
+    loss = 10.9
+    while len(out) < n:
+        loss = max(0.8, loss * 0.9997 + rng.uniform(-0.03, 0.03))
+        if it % 2000 == 0 and it:
+            out.append(f"step {it}: train loss {loss:.4f}, val loss {loss * 1.02:.4f}")
+        mfu = -100.0 if it < 5 else rng.uniform(38, 42)
+        out.append(f"iter {it}: loss {loss:.4f}, time {rng.uniform(120, 140):.2f}ms, mfu {mfu:.2f}%")
+        it += 1
+    return ("\n".join(out[:n]) + "\n").encode()
+
+
+def kv(n: int, seed: int = 0) -> bytes:
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        loss = 0.5 + 4.5 * 0.99999 ** i * (1 + 0.08 * rng.gauss(0, 1))
+        lr = 3e-4 * min(1.0, i / 2000)
+        out.append(f"step={i} loss={loss:.5f} lr={lr:.6g} grad_norm={1.0 + 0.2 * abs(rng.gauss(0, 1)):.4f}")
+    return ("\n".join(out) + "\n").encode()

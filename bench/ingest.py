@@ -5,7 +5,7 @@ number of samples read and an in-process breakdown (lines → parse → store). 
 into a temporary directory (by `bench/gen_logs.py` where it exists, else by the small generators
 here), never committed.
 
-    python3 bench/ingest.py [--lines 1000000] [--runs 3] [--kinds hf,darknet,keras] [--no-default-rules]
+    python3 bench/ingest.py [--lines 1000000] [--runs 3] [--kinds hf,darknet,keras,nanogpt,kv] [--no-default-rules]
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ GREP = {
     "hf": r"'loss': [0-9.]+",
     "darknet": r"[0-9.]+ avg loss",
     "keras": r" loss: [0-9.]+",
+    "nanogpt": r": loss [0-9.]+",
+    "kv": r"loss=[0-9.]+",
 }
 
 
@@ -79,7 +81,8 @@ def _keras(n: int, rng: random.Random) -> bytes:
 def generate(kind: str, n: int) -> bytes:
     try:
         from bench import gen_logs  # the format engineer's generators, mirroring the real corpus
-        return {"hf": gen_logs.hf_stdout, "darknet": gen_logs.darknet, "keras": gen_logs.keras}[kind](n)
+        return {"hf": gen_logs.hf_stdout, "darknet": gen_logs.darknet, "keras": gen_logs.keras,
+                "nanogpt": gen_logs.nanogpt, "kv": gen_logs.kv}[kind](n)
     except ImportError:
         rng = random.Random(0)
         return {"hf": _hf, "darknet": _darknet, "keras": _keras}[kind](n, rng)
@@ -157,7 +160,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--lines", type=int, default=1_000_000)
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--kinds", default="hf,darknet,keras")
+    ap.add_argument("--kinds", default="hf,darknet,keras",
+                    help="comma-separated: hf, darknet, keras (the target's three), nanogpt, kv")
     ap.add_argument("--no-default-rules", action="store_true",
                     help="time `check --no-default-rules` (ingest alone: no rule engine)")
     args = ap.parse_args()
