@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterator
 
 from losswatch.ingest import formats
 from losswatch.ingest.events import scan_events
@@ -99,34 +100,34 @@ class LogReader:
         if self.parser is not None:
             self._parse_with_ends(first_line, block, batch, ends)
             return
+        pieces = list(self._pieces(first_line, block, ends))
+        for n, (line_no, text, frame) in enumerate(pieces):
+            self._block(line_no, text, batch, final and n == len(pieces) - 1, bar_end=frame)
+
+    @staticmethod
+    def _pieces(first_line: int, block: str, ends: list[tuple[int, str]]) -> Iterator[tuple[int, str, bool]]:
+        """The block cut before each completed-bar frame's line, the frames in between, in line order:
+        (first line number, text, is a frame)."""
         pos, cur = 0, first_line
         for line_no, frame in ends:
             if line_no > cur:
                 end = pos
                 for _ in range(line_no - cur):
                     end = block.index("\n", end) + 1
-                self._block(cur, block[pos:end - 1], batch, False)
+                yield cur, block[pos:end - 1], False
                 pos, cur = end, line_no
-            self._block(line_no, frame, batch, False, bar_end=True)
-        self._block(cur, block[pos:], batch, final)
+            yield line_no, frame, True
+        yield cur, block[pos:], False
 
     def _parse_with_ends(self, first_line: int, block: str, batch: SampleBatch, ends: list[tuple[int, str]]) -> None:
-        """`_blocks` once the format is known: the parser reads the pieces between the completed-bar
-        frames and the frames in line order, and the events and stated facts of the whole block are
-        found in one scan (a tqdm log can end a bar on every line: one scan per piece was the cost)."""
+        """`_blocks` once the format is known: the parser reads the pieces and frames in line order,
+        and the events and stated facts of the whole block are found in one scan (a tqdm log can end
+        a bar on every line: one scan per piece was the cost)."""
         parser = self.parser
         assert parser is not None
         start = len(batch)
-        pos, cur = 0, first_line
-        for line_no, frame in ends:
-            if line_no > cur:
-                end = pos
-                for _ in range(line_no - cur):
-                    end = block.index("\n", end) + 1
-                parser.parse(block[pos:end - 1], cur, batch)
-                pos, cur = end, line_no
-            parser.parse(frame, line_no, batch)
-        parser.parse(block[pos:], cur, batch)
+        for line_no, text, _ in self._pieces(first_line, block, ends):
+            parser.parse(text, line_no, batch)
         self._events(first_line, block, batch, start)
 
     def _block(self, first_line: int, block: str, batch: SampleBatch, final: bool, bar_end: bool = False) -> None:

@@ -77,6 +77,25 @@ class _Plan:
             self.template = (*items, "}")
 
 
+def _drop_columns(plan: _Plan, flat: list) -> None:
+    """Remove from row-major `flat` (rows of `plan.width`) the columns that are not samples."""
+    width = plan.width
+    for c in plan.drop_desc:
+        del flat[c::width]
+        width -= 1
+
+
+def _samples(plan: _Plan, steps: list[float], vals: list[float], idx: list[int],
+             first_line: int) -> tuple[list, list, list, list]:
+    """(metrics, steps, values, lines) of rows of `plan` at block lines `idx`, row by row as `_emit`
+    adds them; `vals` holds the rows' sample values row-major."""
+    k = len(plan.cols)
+    line_nos = list(map(add, idx, repeat(first_line)))
+    if k == 1:
+        return list(plan.metrics) * len(idx), steps, vals, line_nos
+    return list(plan.metrics) * len(idx), interleave([steps] * k), vals, interleave([line_nos] * k)
+
+
 class HFTrainerFormat(FormatParser):
     name = "hf_trainer"
     description = "HuggingFace Trainer stdout: {'loss': …, 'learning_rate': …, 'epoch': …} dict lines"
@@ -121,19 +140,10 @@ class HFTrainerFormat(FormatParser):
             return False
         good_idx = rows.lines
         self.seen[main] = self.seen.get(main, 0) + len(good_idx)
-        n = main.width
         vals = rows.values
-        steps = vals[main.step_idx::n]
-        width = n
-        for c in main.drop_desc:
-            del vals[c::width]
-            width -= 1
-        line_nos = list(map(add, good_idx, repeat(first_line)))
-        k = len(main.cols)
-        if k == 1:
-            cols = list(main.metrics) * len(good_idx), steps, vals, line_nos
-        else:
-            cols = list(main.metrics) * len(good_idx), interleave([steps] * k), vals, interleave([line_nos] * k)
+        steps = vals[main.step_idx::main.width]
+        _drop_columns(main, vals)
+        cols = _samples(main, steps, vals, good_idx, first_line)
         other_idx, other_texts = rows.other_lines, rows.other_texts
         self._merge_rows(cols, main, good_idx, other_idx, other_texts,
                          self._second_rows(other_idx, other_texts, first_line), first_line, out)
@@ -215,18 +225,11 @@ class HFTrainerFormat(FormatParser):
         flat = list(chain.from_iterable(rows)) if n > 1 else list(rows)
         try:
             steps = column_floats(flat[plan.step_idx::n])
-            width = n
-            for c in plan.drop_desc:  # columns that are not samples are never converted
-                del flat[c::width]
-                width -= 1
+            _drop_columns(plan, flat)  # columns that are not samples are never converted
             vals = list(map(float, flat))
         except ValueError:
             return None
-        nrows, k = len(rows), len(plan.cols)
-        line_nos = list(map(add, idx, repeat(first_line)))
-        if k == 1:
-            return list(plan.metrics) * nrows, steps, vals, line_nos
-        return list(plan.metrics) * nrows, interleave([steps] * k), vals, interleave([line_nos] * k)
+        return _samples(plan, steps, vals, idx, first_line)
 
     def _merge_rows(self, cols: tuple[list, list, list, list], main: _Plan, good_idx: list[int],
                     other_idx: list[int], other_texts: list[str],
