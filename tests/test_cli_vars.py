@@ -143,3 +143,11 @@ def test_replay_with_var_fires_with_the_given_count():
 def test_help_shows_var():
     cp = losswatch("check", "--help")
     assert "--var NAME=VALUE" in cp.stdout and "classes=10" in cp.stdout
+
+
+def test_rules_show_and_list_take_var():
+    cp = losswatch("rules", "show", "stuck_at_chance", "--var", "classes=10")
+    assert cp.returncode == 0 and "var classes: 10" in cp.stdout
+    assert "var classes: 0" in losswatch("rules", "show", "stuck_at_chance").stdout
+    cp = losswatch("rules", "list", "--var", "clases=10")
+    assert cp.returncode == 2 and cp.stdout == "" and "no loaded rule declares a var `clases`" in cp.stderr
