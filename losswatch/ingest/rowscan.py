@@ -1,14 +1,16 @@
-"""The lines of a block that all have one shape, read in one native pass (when the extension is built);
-and the text-event pre-filter's search for any of a few words, in one pass.
+"""The hot loops of the text parsers in one native pass each, where the C extension is built:
+the lines of a block that have one shape (`scan`), CRLF (`lf`), progress bars' last frames
+(`last_frames`) and the text-event pre-filter's search for a few words (`contains_any`).
 
 A parser describes its usual line as a template (literals and number slots) and asks `scan` for the
 values of every line of the block that starts with (or holds) a word. The C scanner
-(`_rowscan.c`) either reads all of those lines or none: `scan` returns None when the extension is
-not built, is switched off (`LOSSWATCH_PURE_PYTHON=1`), or any such line is not exactly of the
-template's shape, and the parser then reads the block its own pure-Python way. So the samples never
-depend on which path ran: the template accepts only lines the parser's regex reads the same way
-(each item is taken greedily, as `re` tries it first), and numbers are converted exactly as
-`float()` converts them. tests/test_rowscan.py holds both paths to the same samples.
+(`_rowscan.c`) reads a line only when it is exactly of the template's shape; strict, it reads all
+such lines or none (None: the parser reads the block its own pure-Python way), otherwise it hands
+the other lines back for the parser to read one by one. `scan` also returns None when the extension
+is not built or is switched off (`LOSSWATCH_PURE_PYTHON=1`). So the samples never depend on which
+path ran: the template accepts only lines the parser's regex reads the same way (each item is taken
+greedily, as `re` tries it first), and numbers are converted exactly as `float()` converts them.
+tests/test_rowscan.py holds both paths to the same samples.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ if os.environ.get("LOSSWATCH_PURE_PYTHON"):
 
 # Template items besides literal strings (the values of _rowscan.c's enum).
 NUM = 1  # [-+]?\d+\.?\d*(?:[eE][-+]?\d+)?, kept
-INT = 2  # \d+, kept
+INT = 2  # \d+ without a leading zero, kept
 WS = 3  # [ \t]*
 REST = 4  # the rest of the line (last item only)
 STAR = 5  # (STAR, chars): [chars]*
