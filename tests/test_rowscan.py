@@ -192,6 +192,13 @@ def test_scan_reports_other_lines_and_declines_when_strict():
 
 
 @needs_native
+def test_text_with_a_lone_surrogate_is_declined_not_an_error():
+    block = "v=1\nv=2\ud800"
+    assert rowscan.scan(block, "v=", ("v=", rowscan.NUM, rowscan.REST)) is None
+    assert rowscan.contains_any(block, _BYTE_LITERALS) is True
+
+
+@needs_native
 def test_int_with_a_leading_zero_is_declined():
     assert rowscan.scan("Epoch 07/10", "Epoch ", ("Epoch ", rowscan.INT, "/", rowscan.INT)) is None
     assert rowscan.scan("Epoch 0/10", "Epoch ", ("Epoch ", rowscan.INT, "/", rowscan.INT)).values == [0.0, 10.0]

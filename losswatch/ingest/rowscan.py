@@ -55,7 +55,10 @@ def available() -> bool:
 def contains_any(data: str | bytes, needles: tuple[bytes, ...]) -> bool:
     """Does `data` hold any of the (ASCII, 2+ byte) `needles`? One native pass; only where `available()`."""
     assert _native is not None
-    return _native.contains_any(data, needles)
+    try:
+        return _native.contains_any(data, needles)
+    except UnicodeEncodeError:  # a lone surrogate (not from a log file): may hold one
+        return True
 
 
 def lf(data: bytes) -> bytes:
@@ -81,7 +84,10 @@ def scan(block: str, select: str, template: Template, *, by_prefix: bool = True,
     """
     if _native is None:
         return None
-    got = _native.scan(block, select, by_prefix, template, marker, first_line, strict)
+    try:
+        got = _native.scan(block, select, by_prefix, template, marker, first_line, strict)
+    except UnicodeEncodeError:  # a lone surrogate (not from a log file): the parser's own way
+        return None
     if got is None:
         return None
     raw, lines, other_lines, other_texts = got
