@@ -13,7 +13,6 @@ setup(
             "losswatch.ingest._rowscan",
             ["losswatch/ingest/_rowscan.c"],
             optional=True,
-            extra_compile_args=["-O2"],
         )
     ]
 )

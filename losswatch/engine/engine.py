@@ -330,44 +330,14 @@ class Engine:
         if rs is None:
             rs = self.runs[run] = RunState(self.specs, len(self.rules), self._lazy)
         out: list[Alert] = []
+        start = 0
         if self.FAST and len(batch.metrics) >= FAST_BATCH:
             start = self._process_runs(run, rs, batch, out)
             if start is None:
                 return out
-            metrics, steps, values, lines = (batch.metrics[start:], batch.steps[start:], batch.values[start:],
-                                             batch.lines[start:])
-        else:
-            metrics, steps, values, lines = batch.metrics, batch.steps, batch.values, batch.lines
-        fan = rs.fan
-        t = batch.wall_time
-        touched: list[str] = []
-        cur = None
-        evaluate = self._evaluate
-        for metric, step, value, line in zip(metrics, steps, values, lines, strict=True):
-            if line != cur:
-                if touched:
-                    evaluate(run, rs, tuple(touched), cur, t, out)
-                    touched = []
-                cur = line
-            f = fan.get(metric)
-            if f is None:
-                continue
-            b, pushes, log = f
-            if not b.n:
-                rs.present.add(metric)
-                rs.version += 1
-            b.line = line  # Base.push, inlined
-            b.value = value
-            b.step = step
-            b.wall_time = t
-            b.n += 1
-            if log is not None:
-                log((step, value, t))  # type: ignore[operator]
-            for push in pushes:
-                push(step, value, t)
-            touched.append(metric)
-        if touched:
-            evaluate(run, rs, tuple(touched), cur, t, out)
+        n = len(batch.metrics)
+        if start < n:
+            self._lines(run, rs, batch, start, n + 1, out)  # more lines than there are: to the end
         for log in rs.logs:
             if len(log.items) > LOG_CAP:
                 log.trim()
@@ -412,7 +382,8 @@ class Engine:
         return None
 
     def _lines(self, run: str, rs: RunState, batch, i: int, count: int, out: list[Alert]) -> int:
-        """The loop of process() over `count` lines from sample i on; returns where the next line starts."""
+        """Samples from i on, line by line, for `count` lines (or to the end of the batch); returns
+        where the next line starts. The per-sample part of Base.push is inlined: this is the hot loop."""
         metrics, steps, values, lines = batch.metrics, batch.steps, batch.values, batch.lines
         n = len(metrics)
         fan = rs.fan

@@ -16,6 +16,7 @@ tests/test_rowscan.py holds both paths to the same samples.
 from __future__ import annotations
 
 import os
+import re
 from array import array
 from typing import NamedTuple
 
@@ -36,6 +37,8 @@ STAR = 5  # (STAR, chars): [chars]*
 PLUS = 6  # (PLUS, chars): [chars]+
 OPT = 7  # (OPT, literal): (?:literal)?
 GROUP = 8  # (GROUP, items): (?:items)?, without NUM/INT inside
+
+NUM_RE = re.compile(r"[-+]?\d+\.?\d*(?:[eE][-+]?\d+)?", re.ASCII)  # what a NUM slot reads
 
 Template = tuple  # of str | int | tuple[int, str] | tuple[int, Template]
 

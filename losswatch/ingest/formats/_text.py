@@ -6,6 +6,8 @@ Not a format (the registry skips modules whose name starts with '_').
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
+from collections.abc import Callable, Iterable
 
 from losswatch.model import parse_number
 
@@ -113,3 +115,28 @@ def emit_rows(out, metrics: tuple[str, ...], steps: list[float], cols: list[list
     out.steps.extend(interleave([steps] * k))
     out.values.extend(interleave(cols))
     out.lines.extend(interleave([lines] * k))
+
+
+def merge_rows(row_idx: list[int], others: Iterable[tuple[int, str]], emit: Callable[[int, int], None],
+               read: Callable[[int, str], None]) -> None:
+    """Rows read column-wise and other lines read one by one, in line order.
+
+    `row_idx`: the block index of each row (ascending); `others`: (block index, text) of the other
+    lines (ascending). `emit(a, b)` adds rows a..b; `read(i, text)` reads an other line.
+    """
+    done = 0
+    for i, text in others:
+        j = bisect_left(row_idx, i, done)
+        if j > done:
+            emit(done, j)
+            done = j
+        read(i, text)
+    if done < len(row_idx):
+        emit(done, len(row_idx))
+
+
+def drop_columns(flat: list, width: int, cols_desc: list[int]) -> None:
+    """Remove columns `cols_desc` (descending) from the row-major rows of `width` in `flat`, in place."""
+    for c in cols_desc:
+        del flat[c::width]
+        width -= 1

@@ -21,7 +21,7 @@ from itertools import chain, compress, repeat
 from operator import add, contains, not_
 
 from losswatch.ingest import rowscan
-from losswatch.ingest.formats._text import NUM, column_floats, emit_rows, floats, interleave
+from losswatch.ingest.formats._text import NUM, column_floats, drop_columns, emit_rows, floats, interleave
 from losswatch.ingest.formats.base import FormatParser, StepCounter
 from losswatch.model import SampleBatch, canonical_name, clean_name
 
@@ -75,14 +75,6 @@ class _Plan:
             for i, k in enumerate(keys):
                 items += [("{'" if i == 0 else ", '") + k + "': ", rowscan.NUM]
             self.template = (*items, "}")
-
-
-def _drop_columns(plan: _Plan, flat: list) -> None:
-    """Remove from row-major `flat` (rows of `plan.width`) the columns that are not samples."""
-    width = plan.width
-    for c in plan.drop_desc:
-        del flat[c::width]
-        width -= 1
 
 
 def _samples(plan: _Plan, steps: list[float], vals: list[float], idx: list[int],
@@ -142,7 +134,7 @@ class HFTrainerFormat(FormatParser):
         self.seen[main] = self.seen.get(main, 0) + len(good_idx)
         vals = rows.values
         steps = vals[main.step_idx::main.width]
-        _drop_columns(main, vals)
+        drop_columns(vals, main.width, main.drop_desc)
         cols = _samples(main, steps, vals, good_idx, first_line)
         other_idx, other_texts = rows.other_lines, rows.other_texts
         self._merge_rows(cols, main, good_idx, other_idx, other_texts,
@@ -225,7 +217,7 @@ class HFTrainerFormat(FormatParser):
         flat = list(chain.from_iterable(rows)) if n > 1 else list(rows)
         try:
             steps = column_floats(flat[plan.step_idx::n])
-            _drop_columns(plan, flat)  # columns that are not samples are never converted
+            drop_columns(flat, plan.width, plan.drop_desc)  # columns that are not samples are never converted
             vals = list(map(float, flat))
         except ValueError:
             return None

@@ -145,11 +145,9 @@ class KerasFormat(FormatParser):
         final = list(map(eq, map(itemgetter(0), rows), map(itemgetter(1), rows)))
         rows = list(compress(rows, final))
         bar_idx = list(compress(bar_idx, final))
-        k = len(main.metrics)
-        return self._emit_fast(head_idx, list(map(float, epochs)), bar_idx,
-                               lambda: floats(list(chain.from_iterable(map(itemgetter(*main.value_cols), rows))) if k > 1
-                                              else list(map(itemgetter(main.value_cols[0]), rows))),
-                               first_line, out)
+        values = floats(list(chain.from_iterable(map(itemgetter(*main.value_cols), rows))) if len(main.metrics) > 1
+                        else list(map(itemgetter(main.value_cols[0]), rows)))
+        return self._emit_fast(head_idx, list(map(float, epochs)), bar_idx, values, first_line, out)
 
     def _scan(self, block: str) -> tuple[list[int], list[float], list[int], list[float]] | None:
         """What `_parse_fast` reads of the block (header lines, their epochs, final bar lines, their
@@ -179,9 +177,9 @@ class KerasFormat(FormatParser):
             vals = list(chain.from_iterable(vals[r * w + 2:(r + 1) * w] for r in compress(range(len(final)), final)))
         return heads.lines, heads.values[0::2], bar_idx, vals
 
-    def _emit_fast(self, head_idx: list[int], epochs: list[float], bar_idx: list[int], values,
+    def _emit_fast(self, head_idx: list[int], epochs: list[float], bar_idx: list[int], vals: list[float | None],
                    first_line: int, out: SampleBatch) -> bool:
-        """Samples of the final bars (`values()`: their values row by row) at their epochs; False
+        """Samples of the final bars (`vals`: their values row by row) at their epochs; False
         (nothing done) where the block needs reading line by line."""
         main = self.main
         assert main is not None
@@ -194,7 +192,6 @@ class KerasFormat(FormatParser):
             if None in steps:
                 return False
             k = len(main.metrics)
-            vals = values() if callable(values) else values
             line_nos = list(map(add, bar_idx, repeat(first_line)))
             if None in vals:
                 emit_rows(out, main.metrics, steps, [vals[j::k] for j in range(k)], line_nos)

@@ -8,12 +8,11 @@ ETAs, dates and progress counters are left alone.
 from __future__ import annotations
 
 import re
-from bisect import bisect_left
 from itertools import repeat
 from operator import add
 
 from losswatch.ingest import rowscan
-from losswatch.ingest.formats._text import emit_rows
+from losswatch.ingest.formats._text import drop_columns, emit_rows, merge_rows
 from losswatch.ingest.formats.base import FormatParser, StepCounter
 from losswatch.model import SampleBatch, canonical_name, parse_number
 
@@ -108,31 +107,19 @@ class KeyValueFormat(FormatParser):
             self._plan = None
             self._last_record = None
             return False
-        w = plan.width
         vals = rows.values
-        steps = vals[plan.step_col::w]
-        for c in plan.drop_desc:
-            del vals[c::w]
-            w -= 1
-        idx = rows.lines
-        line_nos = list(map(add, idx, repeat(first_line)))
+        steps = vals[plan.step_col::plan.width]
+        drop_columns(vals, plan.width, plan.drop_desc)
+        line_nos = list(map(add, rows.lines, repeat(first_line)))
         k = len(plan.metrics)
-        done = 0
-        for i, text in others:
-            j = bisect_left(idx, i, done)
-            if j > done:
-                self._emit(plan, out, steps[done:j], vals[k * done:k * j], line_nos[done:j])
-                done = j
-            self._line(text, first_line + i, out)
-        if done < len(idx):
-            self._emit(plan, out, steps[done:], vals[k * done:], line_nos[done:])
-        return True
 
-    @staticmethod
-    def _emit(plan: _RecordPlan, out: SampleBatch, steps: list[float], vals: list[float], line_nos: list[int]) -> None:
-        for metric, raw in zip(plan.metrics, plan.raws, strict=True):
-            out.name(metric, raw)
-        emit_rows(out, plan.metrics, steps, [], line_nos, values=vals)
+        def emit(a: int, b: int) -> None:
+            for metric, raw in zip(plan.metrics, plan.raws, strict=True):
+                out.name(metric, raw)
+            emit_rows(out, plan.metrics, steps[a:b], [], line_nos[a:b], values=vals[k * a:k * b])
+
+        merge_rows(rows.lines, others, emit, lambda i, text: self._line(text, first_line + i, out))
+        return True
 
 
 class _RecordPlan:
@@ -162,7 +149,7 @@ class _RecordPlan:
         pos = 0
         for col, m in enumerate(PAIR_RE.finditer(line)):
             val = m.group("val")
-            if not re.fullmatch(r"[-+]?\d+\.?\d*(?:[eE][-+]?\d+)?", val):
+            if not rowscan.NUM_RE.fullmatch(val):
                 return None  # a value the number slot would not read the same way (1,000; nan)
             items += [line[pos:m.start("val")], rowscan.NUM]
             pos = m.end("val")

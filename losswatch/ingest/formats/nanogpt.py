@@ -7,12 +7,11 @@ The estimate's train loss is not the per-iteration loss: it is kept as `train_lo
 from __future__ import annotations
 
 import re
-from bisect import bisect_left
 from itertools import repeat
 from operator import add
 
 from losswatch.ingest import rowscan
-from losswatch.ingest.formats._text import NUM, emit_rows, num
+from losswatch.ingest.formats._text import NUM, emit_rows, merge_rows, num
 from losswatch.ingest.formats.base import FormatParser
 from losswatch.model import SampleBatch
 
@@ -64,41 +63,22 @@ class NanoGPTFormat(FormatParser):
                         out.add(metric, step, v, line_no)
 
     def _scan(self, block: str, first_line: int, out: SampleBatch) -> bool:
-        """The usual iteration lines in one native pass, the other lines that start "iter " or "step "
-        one by one, in line order: what `_line` gives for each line. False where the scanner is not
-        in use."""
-        rows = rowscan.scan(block, "iter ", ITER_TEMPLATE, strict=False)
+        """The usual iteration lines in one native pass, every other line by `_line`, in line order:
+        what `_line` gives for each line. False where the scanner is not in use."""
+        rows = rowscan.scan(block, "iter ", ITER_TEMPLATE, marker="", strict=False)
         if rows is None:
             return False
-        others = list(zip(rows.other_lines, rows.other_texts, strict=True))
-        if "step " in block:
-            evals = rowscan.scan(block, "step ", ("step ", _R.REST), strict=False)
-            assert evals is not None
-            others = sorted(others + list(zip(evals.lines, [None] * len(evals.lines), strict=True)))
-            texts = block.split("\n") if evals.lines else []
-            others = [(i, texts[i] if t is None else t) for i, t in others]
-        idx = rows.lines
         vals = rows.values
         steps = vals[0::4]
         del vals[0::4]
-        line_nos = list(map(add, idx, repeat(first_line)))
+        line_nos = list(map(add, rows.lines, repeat(first_line)))
         metrics = tuple(m for m, _ in ITER_METRICS)
-        done = 0
-        named = False
-        for i, text in others:
-            j = bisect_left(idx, i, done)
-            if j > done:
-                named = named or self._name(out)
-                emit_rows(out, metrics, steps[done:j], [], line_nos[done:j], values=vals[3 * done:3 * j])
-                done = j
-            self._line(text, first_line + i, out)
-        if done < len(idx):
-            self._name(out)
-            emit_rows(out, metrics, steps[done:], [], line_nos[done:], values=vals[3 * done:])
-        return True
 
-    @staticmethod
-    def _name(out: SampleBatch) -> bool:
-        for metric, raw in ITER_METRICS:
-            out.name(metric, raw)
+        def emit(a: int, b: int) -> None:
+            for metric, raw in ITER_METRICS:
+                out.name(metric, raw)
+            emit_rows(out, metrics, steps[a:b], [], line_nos[a:b], values=vals[3 * a:3 * b])
+
+        merge_rows(rows.lines, zip(rows.other_lines, rows.other_texts, strict=True), emit,
+                   lambda i, text: self._line(text, first_line + i, out))
         return True
