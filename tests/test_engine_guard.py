@@ -52,7 +52,7 @@ def test_guard_never_hides_a_true_condition(text, seed):
         cols = {"loss": np.array([x for x, _ in run])}
         if "lr" in rs.bases:
             cols["lr"] = np.array([y for _, y in run])
-        nt = G.not_true(plan, G.Run(np, cols, rs.streams, rs.streams, len(run)))
+        nt = G.not_true(plan, G.Run(np, cols, rs.streams))
         nt = np.broadcast_to(np.asarray(nt, dtype=bool), (len(run),))
         for (x, y), sure in zip(run, nt, strict=True):
             step += 1

@@ -211,6 +211,19 @@ def test_thousands_of_frames_with_several_bars_in_small_pieces():
     assert feed_ends(data, [4096, 1, 70_000]) == whole
 
 
+def test_a_long_bar_line_cut_in_two_anywhere_keeps_its_completed_bars():
+    """A 70 KB line of three epochs' bars arriving in two reads (as a chunk boundary of `check` cuts it):
+    holding the rest of the line drops old frames; their completed bars must still be handed over."""
+    line = b"".join(_bar(f"Epoch {e}: ", k, 300, f", loss=0.{k % 10}, v_num=0" + (f", val_loss=0.{e}" if k == 300 else ""))
+                    for e in range(3) for k in range(301))
+    assert len(line) > 1 << 16
+    data = line + b"\n"
+    whole = feed_ends(data, [len(data)])
+    assert [f.rsplit("val_loss=", 1)[1] for _, f in whole[1]] == ["0.0]", "0.1]"]
+    for cut in (1000, 40_000, 60_000, 66_000, len(data) - 2):
+        assert feed_ends(data, [cut, len(data)]) == whole, cut
+
+
 def test_random_bars_in_random_pieces_give_the_same_completed_bars():
     import random
 

@@ -333,8 +333,6 @@ class Engine:
         start = 0
         if self.FAST and len(batch.metrics) >= FAST_BATCH:
             start = self._process_runs(run, rs, batch, out)
-            if start is None:
-                return out
         n = len(batch.metrics)
         if start < n:
             self._lines(run, rs, batch, start, n + 1, out)  # more lines than there are: to the end
@@ -343,12 +341,12 @@ class Engine:
                 log.trim()
         return out
 
-    def _process_runs(self, run: str, rs: RunState, batch, out: list[Alert]) -> int | None:
+    def _process_runs(self, run: str, rs: RunState, batch, out: list[Alert]) -> int:
         """process() for a long batch: runs of lines where no rule can change state go through
         `_skip` (the streams take the run in one go), the other lines one by one (`_lines`).
         Where runs cannot be had (FAST_GIVE_UP tries in a row fail for want of a guard, as on a
-        Keras log whose every line brings val_loss), returns the sample to go on from with the
-        plain loop; None when the batch is done."""
+        Keras log whose every line brings val_loss), returns the sample to go on from line by line
+        (the batch's length when it is done)."""
         import numpy as np  # a long batch only: `check` of a small log starts without numpy
 
         n = len(batch.metrics)
@@ -372,14 +370,11 @@ class Engine:
             else:
                 failed += 1
                 if failed >= FAST_GIVE_UP:
-                    return i if i < n else None
+                    return i
                 size = max(64, size // 2)
                 i = self._lines(run, rs, batch, i, backoff, out)
                 backoff = min(backoff * 2, 256)
-        for log in rs.logs:
-            if len(log.items) > LOG_CAP:
-                log.trim()
-        return None
+        return n
 
     def _lines(self, run: str, rs: RunState, batch, i: int, count: int, out: list[Alert]) -> int:
         """Samples from i on, line by line, for `count` lines (or to the end of the batch); returns
@@ -501,8 +496,7 @@ class Engine:
                     cols = {mm: c[:g] for mm, c in cols.items()}
                     col = col[:g]
                 cols[m] = col
-        cols = {m: c[:g] for m, c in cols.items()}
-        span = G.Run(np, cols, rs.streams, rs.reads, g)
+        span = G.Run(np, cols, rs.streams)
         with np.errstate(all="ignore"):
             for guard in guards:
                 nt = G.not_true(guard, span)

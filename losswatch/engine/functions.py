@@ -542,9 +542,19 @@ def sorted_mad(a: list[float], med: float) -> float:
     return 0.5 * (_kth_two(a, med, h, n, n // 2 - 1) + _kth_two(a, med, h, n, n // 2))
 
 
-ZSCORE_MIN = 20
+def window_medians(np, a, n: int):
+    """The median of each window a[j+1 : j+1+n] (j = 0 .. len(a) - n - 1): the medians after each point
+    past the first n. A stable sort of each window, a strided view (cheaper than sliding_window_view):
+    equal values (0.0 and -0.0) stay in arrival order, as `insort` keeps them, so the very element
+    the sorted list holds at the middle is picked."""
+    w = np.sort(np.ndarray((len(a) - n, n), a.dtype, a, a.itemsize, (a.itemsize, a.itemsize)), axis=1, kind="stable")
+    h = n // 2
+    return w[:, h] if n % 2 else 0.5 * (w[:, h - 1] + w[:, h])
 
-NP_RUN = 128  # a median catch-up of at least this many points runs in numpy (shorter: the loop is cheaper)  # a z-score needs this many points of history (or n when n is smaller)
+
+ZSCORE_MIN = 20  # a z-score needs this many points of history (or n when n is smaller)
+
+NP_RUN = 128  # a median catch-up of at least this many points runs in numpy (shorter: the loop is cheaper)
 
 
 class Ordered(Stream):
@@ -639,9 +649,7 @@ class Ordered(Stream):
                     if len(win) > n:
                         del srt[bisect_left(srt, win.popleft())]
                 if win:
-                    m = len(srt)
-                    h = m // 2
-                    med = srt[h] if m % 2 else 0.5 * (srt[h - 1] + srt[h])
+                    med = sorted_median(srt)
                     out.append((step, med if kind == "median" else sorted_mad(srt, med), t))
             self.pending = items[-1][1]
             self.step = items[-1][0]
@@ -685,11 +693,7 @@ class Ordered(Stream):
         cur = sorted_median(self.sorted)
         if len(new):
             a = np.concatenate((np.fromiter(win, float, n), new))
-            # the windows a[j+1 : j+1+n] as a strided view (cheaper than sliding_window_view)
-            w = np.sort(np.ndarray((len(new), n), a.dtype, a, a.itemsize, (a.itemsize, a.itemsize)),
-                        axis=1, kind="stable")
-            h = n // 2
-            meds = w[:, h] if n % 2 else 0.5 * (w[:, h - 1] + w[:, h])
+            meds = window_medians(np, a, n)
             idx = np.cumsum(fin) - 1
             per = np.where(idx >= 0, meds[np.maximum(idx, 0)], cur).tolist()
             last = a[-n:].tolist()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import operator
 
+from losswatch.engine.functions import window_medians
 from losswatch.engine.lang import Binary, Call, Name, Node, Num, Unary
 
 Plan = tuple
@@ -41,8 +42,10 @@ def plan(node: Node, consts: dict[str, float], stream_of) -> Plan | None:
     if isinstance(node, Binary):
         a = plan(node.left, consts, stream_of)
         b = plan(node.right, consts, stream_of)
-        if node.op in ("and", "or"):
-            return (node.op, a, b)
+        if node.op == "and":  # not true where either side is not: one side is enough
+            return None if a is None and b is None else ("and", a, b)
+        if node.op == "or":  # not true only where both sides are not: needs both
+            return None if a is None or b is None else ("or", a, b)
         if a is None or b is None:
             return None
         if node.op in _ARITH:
@@ -63,16 +66,14 @@ def plan(node: Node, consts: dict[str, float], stream_of) -> Plan | None:
 
 class Run:
     """A run of lines: `cols` the values of each metric logged on every line (numpy arrays, all finite),
-    `streams` the run's streams as they are before the run (`reads`: as expressions read them)."""
+    `streams` the run's streams as they are before the run."""
 
-    __slots__ = ("np", "cols", "streams", "reads", "length")
+    __slots__ = ("np", "cols", "streams")
 
-    def __init__(self, np, cols: dict, streams: list, reads: list, length: int) -> None:
+    def __init__(self, np, cols: dict, streams: list) -> None:
         self.np = np
         self.cols = cols
         self.streams = streams
-        self.reads = reads
-        self.length = length
 
 
 def value(p: Plan, run: Run):
@@ -123,11 +124,7 @@ def _medians(metric: str, n: int, index: int, run: Run):
     if len(prior) < n:
         return UNKNOWN
     np = run.np
-    a = np.concatenate((np.asarray(prior[-n:], dtype=float), col))
-    # the windows a[j+1 : j+1+n], one row per line, as a strided view (cheaper than sliding_window_view)
-    w = np.sort(np.ndarray((len(col), n), a.dtype, a, a.itemsize, (a.itemsize, a.itemsize)), axis=1)
-    h = n // 2
-    return w[:, h] if n % 2 else 0.5 * (w[:, h - 1] + w[:, h])
+    return window_medians(np, np.concatenate((np.asarray(prior[-n:], dtype=float), col)), n)
 
 
 def not_true(p: Plan | None, run: Run):

@@ -284,12 +284,15 @@ class LineSplitter:
         if nl < 0:
             self._hold(data)
             return None
-        joined = self._carry is not None or bool(self._held_ends)
-        if joined:
-            first_line = self._pending_ends(data[:data.find(b"\n")])
+        joined = False
         if self._pending or self._overflow:
             first_nl = data.find(b"\n")
             self._hold(data[:first_nl])
+            # holding the rest of the line may have dropped old frames (their ends are held): those
+            # ends are taken now, with the line's, before the pending state is reset
+            joined = self._carry is not None or bool(self._held_ends)
+            if joined:
+                first_line = self._pending_ends(b"")
             data = bytes(self._pending) + data[first_nl:]
             self._reset_pending()
             nl = data.rfind(b"\n")
