@@ -124,7 +124,7 @@ def _medians(metric: str, n: int, index: int, run: Run):
     if len(prior) < n:
         return UNKNOWN
     np = run.np
-    return window_medians(np, np.concatenate((np.asarray(prior[-n:], dtype=float), col)), n)
+    return window_medians(np, np.concatenate((np.asarray(prior[-n:], dtype=float), col)), n, stable=False)
 
 
 def not_true(p: Plan | None, run: Run):
