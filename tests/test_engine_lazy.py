@@ -150,3 +150,17 @@ def test_engine_shortcuts_keep_every_alert(fmt, tmp_path, monkeypatch):
     assert fast == plain
     if fmt != "keras":  # Keras: every line also brings val_loss, whose rules have no guard
         assert sum(taken) > 0 and len(fast_trace) < len(plain_trace)
+
+
+@pytest.mark.parametrize("when", ["greatest(median(loss, 5), 1) > 2", "least(median(loss, 5), 9) > 2",
+                                  "default(median(loss, 5), 0) > 2", "median(loss, 5) > 2 and mad(loss, 7) > 1"])
+def test_windows_read_at_every_evaluation_are_not_lazy(when, tmp_path):
+    """A window a per-line rule reads at every evaluation (also inside greatest/least/default, and on
+    the left of `and`) is fed point by point; only the right of `and` may wait to be read."""
+    rules = tmp_path / "r.yaml"
+    rules.write_text(f"version: 1\nrules:\n  - id: r\n    when: \"{when}\"\n    severity: info\n")
+    engine = build_engine([str(rules)], [], False)
+    median = next(i for i, sp in enumerate(engine.specs) if sp.factory is not None and sp.metric == "loss"
+                  and engine.specs[i].source is not None and "Ordered" in repr(sp.factory(False)))
+    assert median in engine.rules[0].first
+    assert median not in engine._lazy

@@ -40,14 +40,11 @@ class Compiled:
     fn: Scalar | None = None
     metrics: set[str] = field(default_factory=set)
     uses_now: bool = False
-    reads: set[int] = field(default_factory=set)  # the streams its value is read from
-    first: set[int] | None = None  # the streams read at every evaluation (not behind `and`); None: reads
+    first: set[int] = field(default_factory=set)  # the streams read at every evaluation (not behind `and`)
 
     def __post_init__(self) -> None:
         if self.kind == "series":
-            self.reads.add(self.stream)
-        if self.first is None:
-            self.first = set(self.reads)
+            self.first.add(self.stream)
 
 
 def _w(name: str, col: int, x: float, minimum: int = 1) -> int:
@@ -225,9 +222,8 @@ class Compiler:
     @staticmethod
     def _derived(a: Compiled, fn: Scalar, b: Compiled | None = None, first_only_a: bool = False) -> Compiled:
         metrics = set(a.metrics) | (b.metrics if b else set())
-        first = set(a.first or ()) | (b.first or set() if b and not first_only_a else set())
-        return Compiled("scalar", fn=fn, metrics=metrics, uses_now=a.uses_now or bool(b and b.uses_now),
-                        reads=set(a.reads) | (b.reads if b else set()), first=first)
+        first = a.first | (b.first if b and not first_only_a else set())
+        return Compiled("scalar", fn=fn, metrics=metrics, uses_now=a.uses_now or bool(b and b.uses_now), first=first)
 
     def _binary(self, node: Binary, consts: dict[str, float]) -> Compiled:
         a = self.compile(node.left, consts)
@@ -241,7 +237,7 @@ class Compiler:
                 return Compiled("const", const=float(bool(a.const)))
             if b.kind != "series":
                 return b
-            return Compiled("scalar", fn=self.scalar(b), metrics=set(b.metrics), reads=set(b.reads))
+            return Compiled("scalar", fn=self.scalar(b), metrics=set(b.metrics), first=set(b.first))
         fa, fb = self.scalar(a), self.scalar(b)
         if op == "and":
             def f_and(st, now):
@@ -348,7 +344,7 @@ class Compiler:
             if src.kind == "series":
                 i = src.stream
                 return Compiled("scalar", fn=lambda st, now, i=i: None if (v := st[i].get()) is None
-                                else float(v - v != 0), metrics=set(src.metrics), reads=set(src.reads))
+                                else float(v - v != 0), metrics=set(src.metrics), first=set(src.first))
         if name in SERIES_FUNCTIONS:
             lo, hi, builder, help_ = SERIES_FUNCTIONS[name]
             if not (1 + lo <= len(args) <= 1 + hi):
@@ -445,13 +441,13 @@ class Compiler:
                 if t != t or now != now:
                     return None
                 return max(0.0, now - t)
-            return Compiled("scalar", fn=since, metrics={args[0].name}, uses_now=True, reads={i})
+            return Compiled("scalar", fn=since, metrics={args[0].name}, uses_now=True, first={i})
         if name == "line":
             if len(args) != 1 or not isinstance(args[0], Name) or args[0].name in consts:
                 raise ExprError(f"line takes one metric name: {SCALAR_HELP[name]}", node.col)
             i = self.base(args[0].name)
             return Compiled("scalar", fn=lambda st, now, i=i: float(st[i].line) if st[i].n else None,
-                            metrics={args[0].name}, reads={i})
+                            metrics={args[0].name}, first={i})
         if name == "default":
             if len(args) != 2:
                 raise ExprError(f"wrong number of arguments: {SCALAR_HELP[name]}", node.col)
@@ -479,7 +475,7 @@ class Compiler:
             out = Compiled("scalar", fn=f)
             for c in cs:
                 out.metrics |= c.metrics
-                out.reads |= c.reads
+                out.first |= c.first
                 out.uses_now |= c.uses_now
             return out
         known = ", ".join(sorted(set(SERIES_FUNCTIONS) | set(SCALAR_HELP)))

@@ -69,7 +69,7 @@ def compile_rules(rules: list[RuleDef]) -> tuple[list[CompiledRule], list[Stream
         timed = cond.uses_now or r.for_.unit == "seconds" or r.keep_firing_for.unit == "seconds"
         out.append(CompiledRule(len(out), r, comp.scalar(cond), comp.scalar(val),
                                 {k: comp.scalar(f) for k, f in fields.items()}, triggers, timed,
-                                needs(r.when, r.vars), cond.uses_now, set(cond.first or ()),
+                                needs(r.when, r.vars), cond.uses_now, set(cond.first),
                                 cond.kind == "const" and not cond.const,
                                 guard=G.plan(r.when, r.vars, lambda n, r=r: comp.compile(n, r.vars).stream)))
     ids = {cr.rule.id: cr.index for cr in out}
