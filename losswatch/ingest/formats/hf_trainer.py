@@ -16,12 +16,19 @@ are matched by one `findall` over them all and converted column-wise; only dicts
 from __future__ import annotations
 
 import re
-from bisect import bisect_left
 from itertools import chain, compress, repeat
 from operator import add, contains, not_
 
 from losswatch.ingest import rowscan
-from losswatch.ingest.formats._text import NUM, column_floats, drop_columns, emit_rows, floats, interleave
+from losswatch.ingest.formats._text import (
+    NUM,
+    column_floats,
+    drop_columns,
+    emit_rows,
+    floats,
+    interleave,
+    merge_rows,
+)
 from losswatch.ingest.formats.base import FormatParser, StepCounter
 from losswatch.model import SampleBatch, canonical_name, clean_name
 
@@ -231,68 +238,41 @@ class HFTrainerFormat(FormatParser):
 
         Names are recorded where `_emit` would record them (first use wins: the same order).
         """
-        ms, ss, vs, ls = cols
         k = len(main.cols)
-        named = False
-        done = 0
-        sec_plan, sec_row, (sms, sss, svs, sls) = second if second is not None else (None, {}, ([], [], [], []))
-        sec_named = False
+        sec_plan, sec_row, sec_cols = second if second is not None else (None, {}, cols)
         k2 = len(sec_plan.cols) if sec_plan is not None else 0
-        for at, i in enumerate(other_idx):
-            j = bisect_left(good_idx, i, done)
-            if j > done:
-                if not named:
-                    named = self._name(main, out)
-                a, b = done * k, j * k
-                out.metrics.extend(ms[a:b])
-                out.steps.extend(ss[a:b])
-                out.values.extend(vs[a:b])
-                out.lines.extend(ls[a:b])
-                done = j
+
+        def extend(c: tuple[list, list, list, list], a: int, b: int) -> None:
+            whole = a == 0 and b == len(c[0])  # no copy of a block's million samples
+            for dst, src in zip((out.metrics, out.steps, out.values, out.lines), c, strict=True):
+                dst.extend(src if whole else src[a:b])
+
+        def emit(a: int, b: int) -> None:
+            self._name(main, out)
+            extend(cols, a * k, b * k)
+
+        def read(i: int, at: int) -> None:
             r = sec_row.get(at)
             if r is None:
                 self._other(other_texts[at], i, first_line, out)
-                continue
-            if not sec_named:
-                sec_named = self._name(sec_plan, out)
-            a, b = r * k2, (r + 1) * k2
-            out.metrics.extend(sms[a:b])
-            out.steps.extend(sss[a:b])
-            out.values.extend(svs[a:b])
-            out.lines.extend(sls[a:b])
-        if done < len(good_idx):
-            if not named:
-                self._name(main, out)
-            if done == 0:
-                out.metrics.extend(ms)
-                out.steps.extend(ss)
-                out.values.extend(vs)
-                out.lines.extend(ls)
             else:
-                a = done * k
-                out.metrics.extend(ms[a:])
-                out.steps.extend(ss[a:])
-                out.values.extend(vs[a:])
-                out.lines.extend(ls[a:])
+                self._name(sec_plan, out)
+                extend(sec_cols, r * k2, (r + 1) * k2)
+
+        merge_rows(good_idx, zip(other_idx, range(len(other_idx)), strict=True), emit, read)
 
     @staticmethod
-    def _name(plan: _Plan | None, out: SampleBatch) -> bool:
+    def _name(plan: _Plan | None, out: SampleBatch) -> None:
         if plan is not None:
             for metric, raw in zip(plan.metrics, plan.raws, strict=True):
                 out.name(metric, raw)
-        return True
 
     def _parse_rows(self, main: _Plan | None, rows: list, good_idx: list[int], cand: list[int], texts: list[str],
                     others: list[int], first_line: int, out: SampleBatch) -> None:
         flat = list(chain.from_iterable(rows)) if main is not None and main.width > 1 else rows
-        done = 0
-        for at in others:
-            i = cand[at]
-            j = bisect_left(good_idx, i, done)
-            self._emit(main, flat, done, j, good_idx, first_line, out)
-            done = j
-            self._other(texts[at], i, first_line, out)
-        self._emit(main, flat, done, len(good_idx), good_idx, first_line, out)
+        merge_rows(good_idx, ((cand[at], texts[at]) for at in others),
+                   lambda a, b: self._emit(main, flat, a, b, good_idx, first_line, out),
+                   lambda i, text: self._other(text, i, first_line, out))
 
     def _other(self, line: str, i: int, first_line: int, out: SampleBatch) -> None:
         """A dict of another shape than the usual one (eval, glued after a bar fragment)."""
@@ -336,8 +316,5 @@ class HFTrainerFormat(FormatParser):
         if None in vals:
             emit_rows(out, plan.metrics, steps, [vals[c::n] for c in plan.cols], line_nos)
             return
-        width = n
-        for c in plan.drop_desc:
-            del vals[c::width]
-            width -= 1
+        drop_columns(vals, n, plan.drop_desc)
         emit_rows(out, plan.metrics, steps, [], line_nos, values=vals)
