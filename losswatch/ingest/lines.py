@@ -29,6 +29,7 @@ from __future__ import annotations
 import re
 
 from losswatch.ingest import rowscan
+from losswatch.ingest.textscan import line_numbers, trigger_lines
 
 ANSI_RE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")
 _SPECIAL = re.compile(r"[\r\x1b\b\x00]")
@@ -168,15 +169,8 @@ def block_bar_ends(text: str, first_line: int, skip_first: bool = False) -> list
     Only lines with a counter at 0 (" 0/8", " 0/?", " 0it ["), or with frames whose description may change,
     are split into frames: a log full of ordinary bars costs two C-speed scans of the block.
     """
-    starts: set[int] = set()
-    for zero in (" 0/", " 0it ["):  # a bar drawn new or reset (with a total or Lightning's "0/?"; tqdm's "0it [")
-        pos = text.find(zero)
-        while pos >= 0:
-            starts.add(text.rfind("\n", 0, pos) + 1)
-            end = text.find("\n", pos)
-            if end < 0:
-                break
-            pos = text.find(zero, end)
+    # a bar drawn new or reset (with a total or Lightning's "0/?"; tqdm's "0it [")
+    starts = {start for zero in (" 0/", " 0it [") for start, _ in trigger_lines(text, zero)}
     m = _DESC_START.search(text)
     while m is not None:
         start = text.rfind("\n", 0, m.start()) + 1
@@ -187,20 +181,14 @@ def block_bar_ends(text: str, first_line: int, skip_first: bool = False) -> list
             starts.add(start)
         m = _DESC_START.search(text, end)
     out: list[tuple[int, str]] = []
-    pos = 0  # line numbers are counted incrementally, and only for lines that hold a completed bar
-    line_no = first_line
-    for start in sorted(starts):
+    ordered = sorted(starts)
+    for start, line_no in zip(ordered, line_numbers(text, first_line, ordered), strict=True):
         if skip_first and start == 0:
             continue
         end = text.find("\n", start)
         line = text[start:end if end >= 0 else len(text)]
-        if "\r" not in line:
-            continue
-        ends = bar_ends(line)[0]
-        if ends:
-            line_no += text.count("\n", pos, start)
-            pos = start
-            out.extend((line_no, f) for f in ends)
+        if "\r" in line:
+            out.extend((line_no, f) for f in bar_ends(line)[0])
     return out
 
 
@@ -233,6 +221,14 @@ def last_frames(text: str, n_lines: int) -> str:
         return clean_block(text)
     return "\n".join([(last if (last := ln.rpartition("\r")[2]).strip() else clean_line(ln)) if "\r" in ln else ln
                       for ln in text.split("\n")])
+
+
+def _bar_carry(frame: str | None) -> str | None:
+    """A dropped last frame worth judging against the next one: only a tqdm bar frame can be a
+    completed bar (`_tqdm_pair`); any other (a Keras bar) is let go, and with it the per-frame work."""
+    if frame is not None and ("%|" in frame or "/? [" in frame or "it [" in frame):
+        return frame
+    return None
 
 
 def _last_frame(data: bytes) -> str | None:
@@ -382,9 +378,10 @@ class LineSplitter:
         """Keep the completed bars among frames dropped from the pending line (and its last frame)."""
         if not dropped or (self._carry is None and not may_end_bar(dropped)):
             if dropped.strip():  # the frame to judge next is now the last one dropped
-                self._carry = _last_frame(dropped)
+                self._carry = _bar_carry(_last_frame(dropped))
             return
-        ends, self._carry = bar_ends(dropped.decode("utf-8", "replace"), self._carry)
+        ends, carry = bar_ends(dropped.decode("utf-8", "replace"), self._carry)
+        self._carry = _bar_carry(carry)
         self._held_ends.extend(ends)
 
     @staticmethod

@@ -18,7 +18,14 @@ from __future__ import annotations
 
 import re
 
-from losswatch.ingest.formats._names import is_timing, json_object, json_value, train_name, val_name
+from losswatch.ingest.formats._names import (
+    add_pairs,
+    is_timing,
+    json_object,
+    json_value,
+    train_name,
+    val_name,
+)
 from losswatch.ingest.formats.base import FormatParser
 from losswatch.model import SampleBatch, parse_number
 
@@ -98,17 +105,8 @@ class Detectron2Format(FormatParser):
         if m and "loss" in line:
             if not self.has_mem and "max_mem: " in line:
                 self.has_mem = True
-            self.step = step = float(m.group(1))
-            for p in PAIR_RE.finditer(m.group(2)):
-                key = p.group(1)
-                if is_timing(key):
-                    continue
-                v = parse_number(p.group(2))
-                if v is None:
-                    continue
-                metric = train_name(key)
-                out.name(metric, key)
-                out.add(metric, step, v, line_no)
+            self.step = float(m.group(1))
+            add_pairs(PAIR_RE, m.group(2), self.step, line_no, out, val=False)
 
     def _copypaste(self, line: str, line_no: int, out: SampleBatch) -> None:
         m = COPYPASTE_RE.search(line)
