@@ -260,6 +260,7 @@ class MacSender:  # pragma: no cover - macOS only
         from desktop_notifier import DesktopNotifierSync
 
         self._n = DesktopNotifierSync(app_name=app_name)
+        self._sending: list[threading.Thread] = []
 
     def send(self, n: Notification, done: Callable[[str, dict[str, Any]], None]) -> None:
         def go() -> None:
@@ -269,7 +270,15 @@ class MacSender:  # pragma: no cover - macOS only
             except Exception as e:
                 done("failed", {"error": str(e)})
 
-        threading.Thread(target=go, daemon=True).start()
+        t = threading.Thread(target=go, daemon=True)
+        t.start()
+        self._sending = [x for x in self._sending if x.is_alive()] + [t]
+
+    def drain(self, timeout: float) -> None:
+        """Wait up to `timeout` s for the sends under way (as DesktopSender.drain)."""
+        deadline = time.monotonic() + timeout
+        for t in self._sending:
+            t.join(max(0.0, deadline - time.monotonic()))
 
 
 # --- the notifier ---------------------------------------------------------------------------------
@@ -303,9 +312,8 @@ class Notifier:
 
     def drain(self, timeout: float) -> None:
         """At exit: let desktop notifications under way reach the bus."""
-        desktop = self._desktop
-        if desktop is not None and hasattr(desktop, "drain"):
-            desktop.drain(timeout)
+        if self._desktop is not None:
+            self._desktop.drain(timeout)
 
     def set_writer(self, writer: Writer | None) -> None:
         """Route terminal bytes elsewhere (the TUI's driver while it owns the terminal)."""

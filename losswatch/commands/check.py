@@ -86,13 +86,7 @@ def run(args: argparse.Namespace) -> int:
     check_format_args(args)
     for path in args.paths:
         check_readable(path)
-    if args.no_default_rules and not args.rules and not args.disable and not args.var:
-        engine = None  # no rule at all: the engine is not even imported
-    else:
-        engine = make_engine(args)
-        if engine is not None and not getattr(engine, "rules", True):
-            engine = None  # every rule disabled: no sample needs to pass through the engine
-    monitor = Monitor(engine=engine)
+    monitor = Monitor(engine=make_engine(args))
     fired = collect_alerts(monitor)
     worst = -1
     for path in args.paths:

@@ -29,7 +29,7 @@ def add_rule_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-default-rules", action="store_true", help="do not load the shipped rule packs")
     p.add_argument("--var", action="append", default=[], metavar="NAME=VALUE",
                    help="set a rule variable in every rule that declares it, e.g. --var classes=10 "
-                        "(the class count initial_loss_off compares the first loss with; repeatable)")
+                        "(the class count initial_loss_off and stuck_at_chance use; repeatable)")
 
 
 _VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -71,18 +71,21 @@ def check_format_args(args: argparse.Namespace) -> None:
 
 
 def make_engine(args: argparse.Namespace):
-    """The rule engine for these arguments, or None where the engine is not available."""
+    """The rule engine for these arguments, or None where no rule is loaded (nothing then passes
+    samples through an engine; with no rule file at all it is not even imported) or the engine is
+    not available."""
     overrides = parse_vars(getattr(args, "var", []) or [])
+    rule_files = getattr(args, "rules", []) or []
+    disable = getattr(args, "disable", []) or []
+    defaults = not getattr(args, "no_default_rules", False)
+    if not (defaults or rule_files or disable or overrides):
+        return None
     try:
         from losswatch.engine import build_engine
     except ImportError:
         return None
-    return build_engine(
-        rule_files=getattr(args, "rules", []) or [],
-        disable=getattr(args, "disable", []) or [],
-        defaults=not getattr(args, "no_default_rules", False),
-        overrides=overrides,
-    )
+    engine = build_engine(rule_files=rule_files, disable=disable, defaults=defaults, overrides=overrides)
+    return engine if engine.rules else None
 
 
 def check_readable(path: str) -> None:

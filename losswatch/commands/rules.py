@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 
-from losswatch.commands.common import parse_vars
-from losswatch.engine import Engine, load_rules, set_vars
+from losswatch.commands.common import add_rule_args, parse_vars
+from losswatch.engine import Engine, load_rules
 from losswatch.engine.compile import function_help
 from losswatch.engine.rulefile import RuleDef
 from losswatch.engine.ruletest import run_test_file
@@ -17,19 +17,12 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("rules", help="list, show, lint and test alert rules")
     p.add_argument("action", choices=["list", "show", "lint", "test", "functions"])
     p.add_argument("args", nargs="*", metavar="ID|FILE")
-    p.add_argument("--rules", action="append", default=[], metavar="FILE", help="rule file to add (repeatable)")
-    p.add_argument("--disable", action="append", default=[], metavar="ID", help="disable a rule (repeatable)")
-    p.add_argument("--no-default-rules", action="store_true", help="do not load the shipped rule packs")
-    p.add_argument("--var", action="append", default=[], metavar="NAME=VALUE",
-                   help="show the rules with this variable set, as check/tail would use them (repeatable)")
+    add_rule_args(p)
     return p
 
 
 def _effective(args: argparse.Namespace) -> list[RuleDef]:
-    overrides = parse_vars(args.var)
-    rules, _ = load_rules(args.rules, args.disable, not args.no_default_rules)
-    if overrides:
-        rules = set_vars(rules, overrides)
+    rules, _ = load_rules(args.rules, args.disable, not args.no_default_rules, parse_vars(args.var))
     Engine(rules)  # compile: expression errors surface here with file:line:column
     return rules
 

@@ -25,8 +25,10 @@ def shipped_rule_files() -> list[str]:
     return [str(p) for p in files]
 
 
-def load_rules(rule_files: list[str], disable: list[str], defaults: bool) -> tuple[list[RuleDef], list[RuleFile]]:
-    """The effective rule list: shipped packs, overridden by id by the user files, minus `disable`."""
+def load_rules(rule_files: list[str], disable: list[str], defaults: bool,
+               overrides: dict[str, float] | None = None) -> tuple[list[RuleDef], list[RuleFile]]:
+    """The effective rule list: shipped packs, overridden by id by the user files, minus `disable`,
+    with the `overrides` (`--var`) set."""
     files = (shipped_rule_files() if defaults else []) + list(rule_files)
     loaded = [load_rule_file(p) for p in files]
     by_id: dict[str, RuleDef] = {}
@@ -39,7 +41,8 @@ def load_rules(rule_files: list[str], disable: list[str], defaults: bool) -> tup
             known = ", ".join(sorted(by_id)) or "none loaded"
             raise UsageError(f"--disable {rid}: no such rule (rules: {known})")
         del by_id[rid]
-    return list(by_id.values()), loaded
+    rules = list(by_id.values())
+    return (set_vars(rules, overrides) if overrides else rules), loaded
 
 
 def set_vars(rules: list[RuleDef], overrides: dict[str, float]) -> list[RuleDef]:
@@ -58,7 +61,4 @@ def set_vars(rules: list[RuleDef], overrides: dict[str, float]) -> list[RuleDef]
 
 def build_engine(rule_files: list[str], disable: list[str], defaults: bool,
                  overrides: dict[str, float] | None = None) -> Engine:
-    rules, _ = load_rules(rule_files, disable, defaults)
-    if overrides:
-        rules = set_vars(rules, overrides)
-    return Engine(rules)
+    return Engine(load_rules(rule_files, disable, defaults, overrides)[0])

@@ -27,6 +27,11 @@ SKIP_KEYS = re.compile(r"(?:^|_)(?:time|eta|elapsed|date|sec|secs|seconds|ms|pid
 PHRASE_TAIL = re.compile(r"^(?:of|in|to|for|the|a|an|per|with|on|at|by|from) ", re.IGNORECASE)
 
 
+def _skipped(low: str) -> bool:
+    """A key (lowercased) that is not a metric: a timing, ETA, date, counter, or a sentence's tail."""
+    return bool(SKIP_KEYS.search(low.replace(" ", "_")) or (" " in low and PHRASE_TAIL.match(low)))
+
+
 class KeyValueFormat(FormatParser):
     name = "kv"
     description = "generic `key: value` / `key=value` pairs (fallback for other logs)"
@@ -77,7 +82,7 @@ class KeyValueFormat(FormatParser):
                 if v is not None:
                     step = v
                 continue
-            if SKIP_KEYS.search(low.replace(" ", "_")) or (" " in low and PHRASE_TAIL.match(low)):
+            if _skipped(low):
                 continue
             v = parse_number(m.group("val"))
             if v is not None:
@@ -158,7 +163,7 @@ class _RecordPlan:
             if low in STEP_KEYS:
                 step_col = col
                 drop.append(col)
-            elif SKIP_KEYS.search(low.replace(" ", "_")) or (" " in low and PHRASE_TAIL.match(low)):
+            elif _skipped(low):
                 drop.append(col)
             else:
                 metrics.append(canonical_name(key))
