@@ -28,7 +28,7 @@ from losswatch.monitor import Monitor  # noqa: E402
 
 def default_paths() -> list[str]:
     out: list[str] = []
-    for d in (Path("/work/shared/corpus"),
+    for d in (ROOT.parent / "shared" / "corpus",
               ROOT / "tests" / "fixtures" / "frameworks", ROOT / "tests" / "fixtures" / "calibration"):
         if not d.is_dir():
             continue

@@ -2,8 +2,7 @@
 
 Prints, per log kind, the best wall time of each (several runs), the ratio (target ≤ 2×), the
 number of samples read and an in-process breakdown (lines → parse → store). Logs are generated
-into a temporary directory (by `bench/gen_logs.py` where it exists, else by the small generators
-here), never committed.
+into a temporary directory by `bench/gen_logs.py`, never committed.
 
     python3 bench/ingest.py [--lines 1000000] [--runs 3] [--kinds hf,darknet,keras,nanogpt,kv] [--no-default-rules]
 """
@@ -13,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import resource
 import subprocess
 import sys
@@ -22,6 +20,8 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+
+from bench import gen_logs  # noqa: E402  (the generators mirroring the real corpus)
 
 # What people run by hand today to pull the loss out of each kind of log.
 GREP = {
@@ -33,59 +33,9 @@ GREP = {
 }
 
 
-# -- small generators (used when bench/gen_logs.py is not there) -----------------------------------
-
-def _hf(n: int, rng: random.Random) -> bytes:
-    out, step, loss = [], 0, 2.5
-    while len(out) < n:
-        step += 1
-        loss = max(0.05, loss * 0.9995 + rng.uniform(-0.02, 0.02))
-        if step % 4 == 0:
-            k = step * 100 // n
-            out.append(f"{k:3d}%|{'█' * (k // 10)}{' ' * (10 - k // 10)}| {step}/{n} [05:02<38:38,  2.13it/s]")
-        out.append(f"{{'loss': {loss:.4f}, 'grad_norm': {rng.uniform(0.5, 4):.16g}, "
-                   f"'learning_rate': {2e-5 * (1 - step / (n + 1)):.16g}, 'epoch': {step / 549:.2f}}}")
-        if step % 50 == 0:
-            out.append(f"{{'eval_loss': {loss * 1.1:.16g}, 'eval_runtime': 27.7664, "
-                       f"'eval_samples_per_second': 0.403, 'epoch': {step / 549:.2f}}}")
-    return ("\r\n".join(out[:n]) + "\r\n").encode()
-
-
-def _darknet(n: int, rng: random.Random) -> bytes:
-    out, it, avg = [], 0, 4173.8
-    while len(out) < n:
-        it += 1
-        loss = max(0.1, avg * rng.uniform(0.9, 1.1))
-        avg = avg * 0.9 + loss * 0.1 if it > 1 else loss
-        out.append(f" {it}: {loss:.6f}, {avg:.6f} avg loss, 0.001000 rate, 3.{it % 10}12345 seconds, "
-                   f"{it * 64} images, {rng.uniform(1, 90):.6f} hours left")
-        out.append(f"Loaded: 0.0000{it % 10} seconds")
-        out.append("")
-    return ("\n".join(out[:n]) + "\n").encode()
-
-
-def _keras(n: int, rng: random.Random) -> bytes:
-    out, epoch, loss = [], 0, 0.7
-    total = n // 2
-    while len(out) < n:
-        epoch += 1
-        loss *= 0.999
-        out.append(f"Epoch {epoch}/{total}")
-        frames = "".join(f"\r {k}/100 [{'=' * (k // 4)}>{'.' * (25 - k // 4)}] - ETA: {100 - k}s - loss: "
-                         f"{loss + 0.01 * (100 - k) / 100:.4f} - acc: 0.{k:02d}" for k in (10, 40, 70))
-        out.append(frames + f"\r100/100 [==============================] - 9s - loss: {loss:.4f} - acc: "
-                   f"{rng.uniform(0.5, 0.9):.4f} - val_loss: {loss * 1.1:.4f} - val_acc: {rng.uniform(0.5, 0.9):.4f}")
-    return ("\n".join(out[:n]) + "\n").encode()
-
-
 def generate(kind: str, n: int) -> bytes:
-    try:
-        from bench import gen_logs  # the format engineer's generators, mirroring the real corpus
-        return {"hf": gen_logs.hf_stdout, "darknet": gen_logs.darknet, "keras": gen_logs.keras,
-                "nanogpt": gen_logs.nanogpt, "kv": gen_logs.kv}[kind](n)
-    except ImportError:
-        rng = random.Random(0)
-        return {"hf": _hf, "darknet": _darknet, "keras": _keras}[kind](n, rng)
+    return {"hf": gen_logs.hf_stdout, "darknet": gen_logs.darknet, "keras": gen_logs.keras,
+            "nanogpt": gen_logs.nanogpt, "kv": gen_logs.kv}[kind](n)
 
 
 # -- timing ----------------------------------------------------------------------------------------

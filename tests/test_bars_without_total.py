@@ -19,14 +19,14 @@ from losswatch.commands.common import read_whole
 from losswatch.ingest.lines import LineSplitter
 from losswatch.ingest.reader import LogReader
 from losswatch.monitor import Monitor
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, require_module
 
 EPOCHS, STEPS = 5, 23
 
 
 def write_tqdm_log(path: Path, leave_last: bool = True) -> dict[str, list[tuple[float, float]]]:
     """A Lightning-1.x-like loop drawn by real tqdm (no total) into a file; returns what it showed last per epoch."""
-    from tqdm import tqdm
+    tqdm = require_module("tqdm").tqdm
 
     truth: dict[str, list[tuple[float, float]]] = {"loss": [], "val_loss": []}
     rng = random.Random(3)

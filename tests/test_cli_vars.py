@@ -7,12 +7,11 @@ Real `check` runs on real framework logs (tests/fixtures/frameworks): the class 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 
 import pytest
 
+from tests.cli import losswatch
 from tests.conftest import ROOT
 
 FW = ROOT / "tests" / "fixtures" / "frameworks"
@@ -22,15 +21,15 @@ SHUFFLED = FW / "torch_shuffled_labels.log"
 BAD_INIT = FW / "torch_bad_init.log"
 
 
-def losswatch(*args: str, cwd=None, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "losswatch", *args], cwd=cwd, capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=timeout)
+def alerts(path, rule: str, *opts: str) -> list[dict]:
+    """The alerts of `rule` that `check` reports on a log."""
+    cp = losswatch("check", "--json", *opts, str(path))
+    assert cp.returncode in (0, 1), cp.stderr
+    return [a for a in json.loads(cp.stdout)["alerts"] if a["rule"] == rule]
 
 
 def initial_loss_alerts(path, *opts: str) -> list[dict]:
-    cp = losswatch("check", "--json", *opts, str(path))
-    assert cp.returncode in (0, 1), cp.stderr
-    return [a for a in json.loads(cp.stdout)["alerts"] if a["rule"] == "initial_loss_off"]
+    return alerts(path, "initial_loss_off", *opts)
 
 
 def test_class_count_from_the_command_line_decides_the_alert():
@@ -58,9 +57,7 @@ STUCK_LN2 = ROOT / "tests" / "fixtures" / "calibration" / "stuck_ln2.log"  # los
 
 
 def stuck_alerts(path, *opts: str) -> list[dict]:
-    cp = losswatch("check", "--json", *opts, str(path))
-    assert cp.returncode in (0, 1), cp.stderr
-    return [a for a in json.loads(cp.stdout)["alerts"] if a["rule"] == "stuck_at_chance"]
+    return alerts(path, "stuck_at_chance", *opts)
 
 
 def test_known_class_count_narrows_stuck_at_chance_to_ln_c():

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
-import sys
 
 import pytest
 
@@ -14,6 +11,7 @@ from losswatch.errors import UsageError
 from losswatch.ingest import formats
 from losswatch.ingest.formats.custom import load_format_file
 from losswatch.ingest.reader import LogReader
+from tests.cli import losswatch
 from tests.conftest import ROOT
 
 GOOD = r"""
@@ -36,9 +34,7 @@ def _write(tmp_path, name: str, text: str):
     return p
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "losswatch", *args], capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60)
+_cli = losswatch
 
 
 def test_load_and_parse(tmp_path, monkeypatch):

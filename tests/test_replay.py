@@ -3,20 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 
 from losswatch.ingest.pace import is_stamped, line_time, schedule
-from tests.conftest import ROOT
+from tests.cli import losswatch
 
-ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
-
-
-def lw(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "losswatch", *args], capture_output=True, text=True,
-                          env=ENV, cwd=ROOT, timeout=60)
+lw = losswatch
 
 
 def test_stamps_of_common_loggers():

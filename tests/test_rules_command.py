@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
+from tests.cli import losswatch
+
 ROOT = Path(__file__).resolve().parent.parent
-ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
 
-def lw(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "losswatch", *args], capture_output=True, text=True,
-                          env=ENV, timeout=120, cwd=cwd)
+lw = losswatch
 
 
 def test_list_and_show():
