@@ -32,6 +32,7 @@ EXPRESSIONS = [
     "best(median(loss, 9))", "best_step(median(loss, 9))", "lag(median(loss, 9), 5)",
     "max(median(loss, 9), 7)", "rel_improvement(median(loss, 9), 10, 0.25)", "min(ema(loss, 20))",
     "max(median(loss, 4))", "median(ema(loss, 3), 5)", "zscore(median(loss, 3), 6)", "mad(ema(loss, 5), 4)",
+    "max(zscore(loss, 5), 4)", "min(quantile(loss, 5, 0.9), 3)",
 ]
 
 

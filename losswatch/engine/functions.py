@@ -572,12 +572,14 @@ class Ordered(Stream):
     computed when a rule asks for it.
     """
 
-    __slots__ = ("n", "kind", "win", "sorted", "pending", "has_pending", "z", "z_ok", "memo_med", "memo_mad")
-    runs_with_readers = True
+    __slots__ = ("n", "kind", "win", "sorted", "pending", "has_pending", "z", "z_ok", "memo_med", "memo_mad",
+                 "runs_with_readers")
 
     def __init__(self, rising: bool, n: int, kind: str) -> None:
         super().__init__(rising)
         self.n = n
+        # a median or mad hands each value of a run to its readers; a z-score or quantile goes point by point
+        self.runs_with_readers = type(self) is Ordered and kind != "zscore"
         self.kind = kind
         self.win: deque[float] = deque()
         self.sorted: list[float] = []
@@ -622,8 +624,6 @@ class Ordered(Stream):
             self._flush()
         self.memo_med = self.memo_mad = None
         if self.children:
-            if type(self) is not Ordered or self.kind == "zscore":
-                return Stream.push_many(self, items, lo)
             # each point is taken in at once (emit reads the median), as in push + emit
             kind = self.kind
             out: list[tuple[float, float, float]] = []
