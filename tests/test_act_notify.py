@@ -4,6 +4,7 @@ and the real thing: a private D-Bus session bus with a notification service, a p
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import os
@@ -235,6 +236,23 @@ def test_desktop_notification_over_a_real_session_bus(session_bus, tmp_path):
     assert [g["hints"]["urgency"] for g in got] == [2, 0]
     assert wait_until(lambda: [x.get("via") for x in read(tmp_path / "audit.jsonl")].count("desktop") == 2)
     assert written == []
+    # both went over one connection, one after the other (racing sends each opened one, out of order)
+    assert _bus_clients(addr) == 3  # the service, the sender, and the connection that asks
+
+
+def _bus_clients(addr: str) -> int:
+    """How many connections the bus has (unique names), asked over a connection of our own."""
+    from dbus_fast import Message
+    from dbus_fast.aio import MessageBus
+
+    async def ask() -> int:
+        bus = await MessageBus(bus_address=addr).connect()
+        reply = await bus.call(Message(destination="org.freedesktop.DBus", path="/org/freedesktop/DBus",
+                                       interface="org.freedesktop.DBus", member="ListNames"))
+        bus.disconnect()
+        return sum(1 for name in reply.body[0] if name.startswith(":"))
+
+    return asyncio.run(ask())
 
 
 def test_bus_without_a_notification_service_falls_back_to_the_terminal(tmp_path):

@@ -204,6 +204,7 @@ class DesktopSender:
         self._bus: Any = None
         self._lock = threading.Lock()
         self._pending: set[Any] = set()  # sends not finished yet (waited for at exit)
+        self._serial: asyncio.Lock | None = None  # one send at a time, in order, on one connection
 
     def _ensure_loop(self) -> asyncio.AbstractEventLoop:
         with self._lock:
@@ -214,6 +215,12 @@ class DesktopSender:
             return self._loop
 
     async def _notify(self, n: Notification) -> int:
+        if self._serial is None:  # made on the bus thread, where every send runs
+            self._serial = asyncio.Lock()
+        async with self._serial:  # without it, two sends racing each open a connection, out of order
+            return await self._notify_now(n)
+
+    async def _notify_now(self, n: Notification) -> int:
         from dbus_fast import Message, MessageType, Variant
         from dbus_fast.aio import MessageBus
 
