@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 from losswatch.commands.common import add_rule_args, parse_vars
 from losswatch.engine import Engine, load_rules
@@ -38,6 +39,11 @@ def run(args: argparse.Namespace) -> int:
         for r in rules:
             acts = ",".join(r.actions) or "-"
             print(f"{r.id:{width}}  {r.severity:8}  {acts:14}  {_where(r)}")
+        from losswatch.engine import functions
+
+        print("native engine loops: " + ("in use" if functions.K is not None else
+              "not in use (not built, or LOSSWATCH_PURE_PYTHON is set): the same alerts, computed slower"),
+              file=sys.stderr)
         return 0
     if args.action == "functions":
         for name, text in function_help().items():

@@ -11,9 +11,20 @@ logging is weighted correctly.
 from __future__ import annotations
 
 import math
+import os
 import re
 from bisect import bisect_left, insort
 from collections import deque
+
+try:  # the catch-up loops below in C (_kernels.c): the same values, bit for bit
+    from losswatch.engine import _kernels as K
+except ImportError:  # no C compiler at install time: the Python loops
+    K = None
+if os.environ.get("LOSSWATCH_PURE_PYTHON"):
+    K = None
+
+# A run of at least this many points is caught up by the C loop (shorter: the call costs more).
+KERNEL_MIN = 4
 
 # Metrics that should rise (accuracy, mAP, ...): "best" is the maximum and improvement is upward.
 _RISING_RE = re.compile(
@@ -167,7 +178,11 @@ class Elementwise(Stream):
     def push_many(self, items: list[tuple[float, float, float]], lo: int) -> None:
         f = self.f
         if self.children:
-            out = [(step, f(x), t) for step, x, t in items[lo:]]
+            out = None
+            if f is safe_log and K is not None and len(items) - lo >= KERNEL_MIN:
+                out = K.log_points(items, lo)
+            if out is None or out is NotImplemented:
+                out = [(step, f(x), t) for step, x, t in items[lo:]]
             self.value = out[-1][1]
             self.emit_many(out)
         else:
@@ -422,6 +437,22 @@ class Extreme(Stream):
 
     def push_many(self, items: list[tuple[float, float, float]], lo: int) -> None:
         is_max = self.is_max
+        if K is not None and len(items) - lo >= KERNEL_MIN:
+            if self.n is None:
+                r = K.extreme_all(items, lo, self.best, is_max)
+                if r is not NotImplemented:
+                    self.best = r
+                    self.i += len(items) - lo
+                    self.step = items[-1][0]
+                    return
+            else:
+                r = K.extreme_win(items, lo, self.dq, self.i, self.n, is_max)
+                if r is not NotImplemented:
+                    pairs, self.i = r
+                    self.dq.clear()
+                    self.dq.extend(pairs)
+                    self.step = items[-1][0]
+                    return
         if self.n is None:
             b = self.best
             for _, x, _ in items[lo:]:
@@ -480,6 +511,12 @@ class Best(Stream):
             self.emit(step, t)
 
     def push_many(self, items: list[tuple[float, float, float]], lo: int) -> None:
+        if K is not None and len(items) - lo >= KERNEL_MIN:
+            r = K.best(items, lo, self.best, self.best_step, self.rising)
+            if r is not NotImplemented:
+                self.best, self.best_step = r
+                self.step = items[-1][0]
+                return
         b, bs, rising = self.best, self.best_step, self.rising
         for step, x, _ in items[lo:]:
             if x - x == 0 and (b is None or (x > b if rising else x < b)):
@@ -631,6 +668,15 @@ class Ordered(Stream):
             k = lo
             while k < end:
                 if kind == "median" and len(win) == n:
+                    if K is not None and end - k >= KERNEL_MIN:
+                        r = K.medians(items, k, win, srt)
+                        if r is not NotImplemented:
+                            meds, w, sw = r
+                            out += meds
+                            win.clear()
+                            win.extend(w)
+                            srt[:] = sw
+                            break
                     if n <= 64 and end - k >= NP_RUN:
                         self._medians_np(items[k:], out)
                         break
@@ -663,9 +709,15 @@ class Ordered(Stream):
         if len(items) - 1 - lo >= n:
             # a long run: only its last n finite points stay in the window, and the sorted list is
             # the window sorted stably (insort goes after equals, the oldest of equals leaves first)
-            fin = [x for _, x, _ in items[lo:-1] if x - x == 0]
-            if len(fin) >= n:
-                last = fin[-n:]
+            last = []  # its last n finite points, found from the end
+            for j in range(len(items) - 2, lo - 1, -1):
+                x = items[j][1]
+                if x - x == 0:
+                    last.append(x)
+                    if len(last) == n:
+                        break
+            if len(last) == n:
+                last.reverse()
                 win.clear()
                 win.extend(last)
                 srt[:] = sorted(last)
@@ -846,6 +898,14 @@ class Ema(Stream):
             self.emit(step, t)
 
     def push_many(self, items: list[tuple[float, float, float]], lo: int) -> None:
+        if K is not None and len(items) - lo >= KERNEL_MIN:
+            r = K.ema(items, lo, self.value, self.last_step, self.n, bool(self.children))
+            if r is not NotImplemented:
+                self.value, self.last_step, got = r
+                self.step = items[-1][0]
+                if got:
+                    self.emit_many(got)
+                return
         value, last, n = self.value, self.last_step, self.n
         exp = math.exp
         out: list[tuple[float, float, float]] | None = [] if self.children else None
@@ -996,6 +1056,13 @@ class RelImprovement(Stream):
             self.emit(step, t)
 
     def push_many(self, items: list[tuple[float, float, float]], lo: int) -> None:
+        if K is not None and len(items) - lo >= KERNEL_MIN:
+            r = K.relimp(items, lo, self.blocks, self.dq, (self.i, self.old_best, self.open_best, self.open_n,
+                                                           self.open_cap), self.rising, self.n, self.frac)
+            if r is not NotImplemented:
+                self.i, self.old_best, self.open_best, self.open_n, self.open_cap = r
+                self.step = items[-1][0]
+                return
         rising, n, frac = self.rising, self.n, self.frac
         blocks, dq = self.blocks, self.dq
         i, old_best, open_best, open_n, open_cap = self.i, self.old_best, self.open_best, self.open_n, self.open_cap
@@ -1076,6 +1143,12 @@ class Rebound(Stream):
             self.emit(step, t)
 
     def push_many(self, items: list[tuple[float, float, float]], lo: int) -> None:
+        if K is not None and len(items) - lo >= KERNEL_MIN:
+            r = K.rebound(items, lo, self.peak, self.low, self.value, self.decayed)
+            if r is not NotImplemented:
+                self.peak, self.low, self.value, self.decayed = r
+                self.step = items[-1][0]
+                return
         peak, low, value, decayed = self.peak, self.low, self.value, self.decayed
         for _, x, _ in items[lo:]:
             if x - x == 0:
@@ -1117,7 +1190,16 @@ class Interval(Stream):
             self.emit(step, t)
 
     def push_many(self, items: list[tuple[float, float, float]], lo: int) -> None:
-        self.times.extend(t for _, _, t in items[lo:] if t - t == 0)
+        keep = self.times.maxlen
+        last = []  # the last `keep` finite times (the deque keeps no more), found from the end
+        for j in range(len(items) - 1, lo - 1, -1):
+            t = items[j][2]
+            if t - t == 0:
+                last.append(t)
+                if len(last) == keep:
+                    break
+        last.reverse()
+        self.times.extend(last)
         self.step = items[-1][0]
 
     def get(self) -> float | None:
