@@ -26,6 +26,11 @@ CONDITIONS = [
     "-loss < -1.8 and lr < 0.5",
     "loss > val_loss",
     "(loss > 2 or lr > 0.7) and not (lr > 0.99)",
+    "zscore(log(loss), 8) > 1.5",
+    "zscore(ln(loss), 9) < -1 or loss > 3",
+    "zscore(loss, 6) > 1 and lr > 0.2",
+    "loss > 1.5 * median(loss, 50) and (zscore(log(loss), 50) > 6"
+    " or (loss > 10 * median(loss, 50) and loss > median(loss, 50) + 6 * mad(loss, 50)))",
 ]
 
 
@@ -65,3 +70,32 @@ def test_guard_never_hides_a_true_condition(text, seed):
                 assert not (v is not None and v), (text, x, y)
     if plan is not None and text != "loss > val_loss":
         assert proved
+
+
+@pytest.mark.parametrize("expr", ["zscore(log(loss), 8)", "zscore(loss, 5)", "zscore(ln(loss), 50)", "zscore(loss, 6)"])
+def test_guard_zscores_are_the_streams_own(expr):
+    """The guard's z-scores over a run are bit for bit what the stream answers line by line (ties,
+    flat windows under the MAD floor, odd and even windows)."""
+    rng = random.Random(3)
+    comp = Compiler()
+    node = parse(expr + " > 0")
+    cond = comp.compile(node.left, {})
+    plan = G.plan(node, {}, lambda n: comp.compile(n, {}).stream)
+    assert plan is not None and plan[2][0] == "zscore"
+    rs = RunState(comp.specs, 0)
+    read = comp.scalar(cond)
+    step = 0.0
+    compared = 0
+    for _ in range(40):
+        run = [rng.choice((1.0, 2.0, 0.5, round(rng.lognormvariate(0, 0.3), rng.choice((1, 3, 9)))))
+               for _ in range(rng.randint(1, 70))]
+        got = G.value(plan[2], G.Run(np, {"loss": np.array(run)}, rs.streams))
+        for k, x in enumerate(run):
+            step += 1
+            rs.bases["loss"].push(step, x, 0.0)
+            if got is not G.UNKNOWN:
+                want = read(rs.streams, 0.0)
+                assert want is not None
+                assert np.float64(want).tobytes() == got[k].tobytes(), (expr, k, want, got[k])
+                compared += 1
+    assert compared > 500

@@ -496,7 +496,7 @@ class Engine:
                     cols = {mm: c[:g] for mm, c in cols.items()}
                     col = col[:g]
                 cols[m] = col
-        span = G.Run(np, cols, rs.streams)
+        span = G.Run(np, cols, rs.streams, rs.reads)
         with np.errstate(all="ignore"):
             for guard in guards:
                 nt = G.not_true(guard, span)

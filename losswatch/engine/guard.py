@@ -4,14 +4,15 @@ Why: the rules evaluated at every line (`nonfinite_loss`, `loss_spike`'s `loss >
 and ...`) are false at nearly every line of a healthy run, yet cost a Python evaluation per line. A
 guard is the part of a condition that numpy can evaluate over a whole run of lines with the very
 same floats (metric values, constants, + - *, comparisons, and/or, `median(metric, n)` by sorting
-each sliding window, `nonfinite(metric)`); where it shows the condition is false or missing at every
-line of the run, an inactive alert stays inactive there and the engine may skip those evaluations.
+each sliding window, `zscore(metric, n)` and `zscore(log(metric), n)` likewise, `nonfinite(metric)`);
+where it shows the condition is false or missing at every line of the run, an inactive alert stays inactive there and the engine may skip those evaluations.
 Anything else is "unknown": an `and` is not true where either side is not; an `or` only where both
 are not; an unknown comparison proves nothing.
 """
 
 from __future__ import annotations
 
+import math
 import operator
 
 from losswatch.engine.functions import window_medians
@@ -53,6 +54,13 @@ def plan(node: Node, consts: dict[str, float], stream_of) -> Plan | None:
         if node.op in _CMP:
             return ("cmp", _CMP[node.op], a, b)
         return None
+    if isinstance(node, Call) and node.func == "zscore" and len(node.args) == 2 and isinstance(node.args[1], Num):
+        src, log = node.args[0], False
+        if isinstance(src, Call) and src.func in ("log", "ln") and len(src.args) == 1:
+            src, log = src.args[0], True
+        if isinstance(src, Name) and src.name not in consts:
+            return ("zscore", src.name, int(node.args[1].value), log, stream_of(node))
+        return None
     if isinstance(node, Call) and node.args and isinstance(node.args[0], Name) and node.args[0].name not in consts:
         m = node.args[0].name
         if node.func == "median" and len(node.args) == 2:
@@ -66,14 +74,19 @@ def plan(node: Node, consts: dict[str, float], stream_of) -> Plan | None:
 
 class Run:
     """A run of lines: `cols` the values of each metric logged on every line (numpy arrays, all finite),
-    `streams` the run's streams as they are before the run."""
+    `streams` the run's streams as they are before the run, `reads` what expressions read in their
+    place (engine.LazyRead for a lazy stream: reading it first catches the stream up)."""
 
-    __slots__ = ("np", "cols", "streams")
+    __slots__ = ("np", "cols", "streams", "reads", "need")
 
-    def __init__(self, np, cols: dict, streams: list) -> None:
+    def __init__(self, np, cols: dict, streams: list, reads: list | None = None) -> None:
         self.np = np
         self.cols = cols
         self.streams = streams
+        self.reads = reads
+        # the lines whose answer matters (None: all): the right side of an `and` only where the left
+        # side is not already shown not true; costly values (z-scores) are computed only there
+        self.need = None
 
 
 def value(p: Plan, run: Run):
@@ -101,6 +114,8 @@ def value(p: Plan, run: Run):
         return p[1](a, b)
     if kind == "median":
         return _medians(p[1], p[2], p[3], run)
+    if kind == "zscore":
+        return _zscores(p[1], p[2], p[3], p[4], run)
     if kind == "nonfinite":
         if p[1] in run.cols:
             return 0.0  # the run's values are all finite
@@ -127,6 +142,51 @@ def _medians(metric: str, n: int, index: int, run: Run):
     return window_medians(np, np.concatenate((np.asarray(prior[-n:], dtype=float), col)), n, stable=False)
 
 
+def _zscores(metric: str, n: int, log: bool, index: int, run: Run):
+    """zscore(metric, n) or zscore(log(metric), n) at each line, as the Ordered stream computes it:
+    the line's value against the n finite values before it, (x - median) / (1.4826 MAD) with the MAD
+    floored. Every step is an exact IEEE operation or an order statistic (a sorted window), so the
+    values are the stream's own; the logs are math.log's, as the stream's. Needs a full window."""
+    col = run.cols.get(metric)
+    s = run.streams[index]
+    if col is None or getattr(s, "kind", None) != "zscore" or s.n != n:
+        return UNKNOWN
+    if s.log_in is not None:  # lazy (read only where the rule's first test holds): catch it up first
+        if run.reads is None:
+            return UNKNOWN
+        run.reads[index].get()
+    prior = list(s.win)
+    if s.has_pending:
+        p = s.pending
+        if p - p == 0:
+            prior.append(p)
+    if len(prior) < n:
+        return UNKNOWN
+    np = run.np
+    if log:
+        if not (col > 0).all():  # log of 0 or less is not finite: the stream skips it
+            return UNKNOWN
+        col = np.fromiter(map(math.log, col.tolist()), float, len(col))
+    a = np.concatenate((np.asarray(prior[-n:], dtype=float), col))
+    w = np.lib.stride_tricks.sliding_window_view(a[:-1], n)  # the window before each value
+    sel = None
+    if run.need is not None:  # only where the answer matters; NaN (never true) elsewhere
+        sel = np.flatnonzero(run.need)
+        w, col = w[sel], col[sel]
+    w = np.sort(w, axis=1)
+    h = n // 2
+    med = w[:, h] if n % 2 else 0.5 * (w[:, h - 1] + w[:, h])
+    dev = np.sort(np.abs(w - med[:, None]), axis=1)  # |a - med| is med - a or a - med, exactly
+    mad = dev[:, h] if n % 2 else 0.5 * (dev[:, h - 1] + dev[:, h])
+    floor = 1e-6 * np.abs(med) + 1e-12
+    z = (col - med) / (1.4826 * np.where(mad > floor, mad, floor))
+    if sel is None:
+        return z
+    out = np.full(len(a) - n, np.nan)
+    out[sel] = z
+    return out
+
+
 def not_true(p: Plan | None, run: Run):
     """Where the condition is certainly not true (false or missing): a bool, or a bool array per line."""
     if p is None:
@@ -136,7 +196,14 @@ def not_true(p: Plan | None, run: Run):
         a = not_true(p[1], run)
         if a is True:
             return True
+        saved = run.need
+        if a is not False:
+            if a.all():
+                return True
+            if a.ndim:  # an array (a numpy bool scalar here is False: every line matters)
+                run.need = ~a if saved is None else saved & ~a
         b = not_true(p[2], run)
+        run.need = saved
         if b is True or a is False:
             return b
         if b is False:
