@@ -31,6 +31,14 @@ def require_tool(name: str) -> str:
     return path
 
 
+def require_native(module, what: str) -> None:
+    """A test of an optional C extension: skip where it is not built, except under CI (which builds it)."""
+    if module is None:
+        if under_ci():
+            pytest.fail(f"{what} was not built by pip install")
+        pytest.skip(f"{what} is not built (no C compiler at install time)")
+
+
 def require_module(name: str):
     """Import a Python module a test needs; skip without it, except under CI, where it fails the run."""
     if under_ci():

@@ -21,16 +21,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from losswatch.engine import functions as F
-from tests.conftest import under_ci
+from tests.conftest import require_native, under_ci
 
 K = F.K
 
 
 def test_kernels_are_built():
-    if K is None:
-        if under_ci():
-            pytest.fail("the engine's C loops (losswatch/engine/_kernels.c) were not built by pip install")
-        pytest.skip("the engine's C loops are not built (no C compiler at install time)")
+    require_native(K, "the engine's C loops (losswatch/engine/_kernels.c)")
 
 
 needs_kernels = pytest.mark.skipif(K is None and not under_ci(), reason="engine kernels not built")

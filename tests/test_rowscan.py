@@ -25,16 +25,13 @@ from losswatch.ingest import rowscan
 from losswatch.ingest.events import _BYTE_LITERALS
 from losswatch.ingest.lines import last_frames as py_last_frames
 from losswatch.ingest.reader import LogReader
-from tests.conftest import CORPUS, FIXTURES, under_ci
+from tests.conftest import CORPUS, FIXTURES, require_native, under_ci
 
 native = rowscan._native
 
 
 def test_native_scanner_is_built():
-    if native is None:
-        if under_ci():
-            pytest.fail("the native row scanner (losswatch/ingest/_rowscan.c) was not built by pip install")
-        pytest.skip("the native row scanner is not built (no C compiler at install time)")
+    require_native(native, "the native row scanner (losswatch/ingest/_rowscan.c)")
     assert rowscan.available()
 
 

@@ -45,6 +45,20 @@ def _finite(x: float) -> bool:
     return x - x == 0  # False for NaN and ±Inf
 
 
+def _last_finite(items: list[tuple[float, float, float]], lo: int, end: int, col: int, n: int) -> list[float]:
+    """The last n finite values of column `col` of items[lo:end], in order (fewer if there are not
+    n), found from the end: a long catch-up run costs O(n), not its length."""
+    out: list[float] = []
+    for j in range(end - 1, lo - 1, -1):
+        x = items[j][col]
+        if x - x == 0:
+            out.append(x)
+            if len(out) == n:
+                break
+    out.reverse()
+    return out
+
+
 class Stream:
     """A series derived from an input series; subclasses implement `push` and `get`.
 
@@ -709,15 +723,8 @@ class Ordered(Stream):
         if len(items) - 1 - lo >= n:
             # a long run: only its last n finite points stay in the window, and the sorted list is
             # the window sorted stably (insort goes after equals, the oldest of equals leaves first)
-            last = []  # its last n finite points, found from the end
-            for j in range(len(items) - 2, lo - 1, -1):
-                x = items[j][1]
-                if x - x == 0:
-                    last.append(x)
-                    if len(last) == n:
-                        break
+            last = _last_finite(items, lo, len(items) - 1, 1, n)
             if len(last) == n:
-                last.reverse()
                 win.clear()
                 win.extend(last)
                 srt[:] = sorted(last)
@@ -1190,16 +1197,8 @@ class Interval(Stream):
             self.emit(step, t)
 
     def push_many(self, items: list[tuple[float, float, float]], lo: int) -> None:
-        keep = self.times.maxlen
-        last = []  # the last `keep` finite times (the deque keeps no more), found from the end
-        for j in range(len(items) - 1, lo - 1, -1):
-            t = items[j][2]
-            if t - t == 0:
-                last.append(t)
-                if len(last) == keep:
-                    break
-        last.reverse()
-        self.times.extend(last)
+        # the deque keeps no more than its last `maxlen` finite times
+        self.times.extend(_last_finite(items, lo, len(items), 2, self.times.maxlen))  # type: ignore[arg-type]
         self.step = items[-1][0]
 
     def get(self) -> float | None:

@@ -131,15 +131,22 @@ def _medians(metric: str, n: int, index: int, run: Run):
     s = run.streams[index]
     if col is None or s.log_in is not None or getattr(s, "kind", None) != "median" or s.n != n:
         return UNKNOWN
+    prior = _window_before(s, n)
+    if prior is None:
+        return UNKNOWN
+    np = run.np
+    return window_medians(np, np.concatenate((np.asarray(prior, dtype=float), col)), n, stable=False)
+
+
+def _window_before(s, n: int) -> list[float] | None:
+    """The n latest finite points an Ordered stream holds before the run (its window and its pending
+    point), or None when it has fewer."""
     prior = list(s.win)
     if s.has_pending:
         p = s.pending
         if p - p == 0:
             prior.append(p)
-    if len(prior) < n:
-        return UNKNOWN
-    np = run.np
-    return window_medians(np, np.concatenate((np.asarray(prior[-n:], dtype=float), col)), n, stable=False)
+    return prior[-n:] if len(prior) >= n else None
 
 
 def _zscores(metric: str, n: int, log: bool, index: int, run: Run):
@@ -155,19 +162,15 @@ def _zscores(metric: str, n: int, log: bool, index: int, run: Run):
         if run.reads is None:
             return UNKNOWN
         run.reads[index].get()
-    prior = list(s.win)
-    if s.has_pending:
-        p = s.pending
-        if p - p == 0:
-            prior.append(p)
-    if len(prior) < n:
+    prior = _window_before(s, n)
+    if prior is None:
         return UNKNOWN
     np = run.np
     if log:
         if not (col > 0).all():  # log of 0 or less is not finite: the stream skips it
             return UNKNOWN
         col = np.fromiter(map(math.log, col.tolist()), float, len(col))
-    a = np.concatenate((np.asarray(prior[-n:], dtype=float), col))
+    a = np.concatenate((np.asarray(prior, dtype=float), col))
     w = np.lib.stride_tricks.sliding_window_view(a[:-1], n)  # the window before each value
     sel = None
     if run.need is not None:  # only where the answer matters; NaN (never true) elsewhere
