@@ -54,6 +54,8 @@ def _key(v):
         return ("seq", type(v).__name__ if not isinstance(v, deque) else "deque", tuple(_key(x) for x in v))
     if isinstance(v, Reader):
         return ("reader", _key(v.got))
+    if isinstance(v, F.Log):
+        return ("log", _key(v.steps), _key(v.xs), _key(v.ts))
     if isinstance(v, F.Stream):
         return ("stream", id(v))
     return ("o", v)
@@ -122,10 +124,14 @@ FACTORIES = {
 WITH_READERS = {"ema", "ema_long", "log", "median_9", "median_4", "median_1"}
 
 
+def points(items: list[tuple[float, float, float]]) -> F.Points:
+    return F.Points([p[0] for p in items], [p[1] for p in items], [p[2] for p in items])
+
+
 def _feed(name: str, rising: bool, reader: bool, history, prefix, run, mode: str) -> F.Stream:
     s = FACTORIES[name](rising)
-    if reader:
-        s.children.append(Reader())
+    if reader:  # a reader fed eagerly and a lazy readers' log
+        s.children += [Reader(), F.Log()]
     for p in history:
         s.push(*p)
     if mode == "push":
@@ -135,7 +141,7 @@ def _feed(name: str, rising: bool, reader: bool, history, prefix, run, mode: str
     saved = F.K
     F.K = K if mode == "kernel" else None
     try:
-        s.push_many(prefix + run, len(prefix))
+        s.push_many(points(prefix + run), len(prefix))
     finally:
         F.K = saved
     return s
@@ -152,6 +158,7 @@ def _check(name: str, rising: bool, history, prefix, run) -> None:
             assert _key(one.get()) == _key(py.get())
             if reader:
                 assert _key(one.children[0].got) == _key(py.children[0].got)
+                assert _key(one.children[1]) == _key(py.children[1])
 
 
 @needs_kernels
@@ -177,7 +184,7 @@ def test_long_runs(name):
         for mode in ("kernel", "python"):
             s = FACTORIES[name](rising)
             if name in WITH_READERS:
-                s.children.append(Reader())
+                s.children += [Reader(), F.Log()]
             saved = F.K
             F.K = K if mode == "kernel" else None
             try:
@@ -185,7 +192,7 @@ def test_long_runs(name):
                 for size in [1, 7, 300, 2, 999, 41] * 40:
                     if i >= len(pts):
                         break
-                    s.push_many(pts[: i + size], i)
+                    s.push_many(points(pts[: i + size]), i)
                     i += size
             finally:
                 F.K = saved
@@ -198,12 +205,13 @@ def test_declines_points_that_are_not_floats():
     e = F.Ema(False, 3.0)
     e.push(0.0, 1.0, 0.0)
     before = _state(e)
-    assert K.ema([(1, 2.0, 0.0)] * 5, 0, e.value, e.last_step, e.n, False) is NotImplemented
-    assert K.medians([(1.0, 2.0, 0.0)], 0, deque([1]), [1]) is NotImplemented
-    assert K.relimp([(1.0, "x", 0.0)], 0, deque(), deque(), (0, None, None, 0, 1), False, 10, 0.0) is NotImplemented
+    assert K.ema([1] * 5, [2.0] * 5, 0, e.value, e.last_step, e.n, False) is NotImplemented
+    assert K.medians([2.0], 0, deque([1]), [1]) is NotImplemented
+    assert K.relimp([1.0, "x"], 0, deque(), deque(), (0, None, None, 0, 1), False, 10, 0.0) is NotImplemented
+    assert K.best([1.0], [1.0, 2.0], 0, None, 0.0, False) is NotImplemented  # columns of unequal length
     assert _state(e) == before
     # int steps (a parser's own counter) take the Python loop with the same result
-    e.push_many([(float(i), 2.0, 0.0) for i in range(3)] + [(i, 3.0, 0.0) for i in range(3, 9)], 0)
+    e.push_many(points([(float(i), 2.0, 0.0) for i in range(3)] + [(i, 3.0, 0.0) for i in range(3, 9)]), 0)
     ref = F.Ema(False, 3.0)
     ref.push(0.0, 1.0, 0.0)
     for i in range(3):

@@ -1,43 +1,58 @@
 /* The catch-up loops of the engine's window statistics (losswatch/engine/functions.py), in C.
  *
- * A lazy stream catches up on a run of points (a list of (step, value, wall time) tuples) in
- * `push_many`. Each function here is the Python loop of one stream class, statement for statement:
+ * A lazy stream catches up on a run of points (functions.Points: lists of steps, values and wall
+ * times; the run is values[lo:]) in `push_many`. Each function here is the Python loop of one stream class, statement for statement:
  * the same IEEE operations in the same order (built with -ffp-contract=off, so no fused
  * multiply-add), the same comparisons, libm's exp and log as Python's math module calls them. So the
  * state it leaves and the values it emits are the ones the Python loop gives, bit for bit;
  * tests/test_kernels.py holds the two to that.
  *
- * Every function first checks that each point is a tuple of three exact floats (and its state of the
- * types the Python code keeps); otherwise it returns NotImplemented before touching anything, and the
- * caller runs the Python loop.
+ * Every function first checks that each value of the run (and each step it computes with) is an
+ * exact float, and its state of the types the Python code keeps; otherwise it returns NotImplemented
+ * before touching anything, and the caller runs the Python loop. A stream with readers gets the list
+ * of its values after each point of the run (the steps and times are the run's own).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <math.h>
 
-#define STEP(it) PyFloat_AS_DOUBLE(PyTuple_GET_ITEM((it), 0))
-#define VAL(it) PyFloat_AS_DOUBLE(PyTuple_GET_ITEM((it), 1))
+#define AT(list, i) PyFloat_AS_DOUBLE(PyList_GET_ITEM((list), (i)))
 #define FINITE(x) ((x) - (x) == 0)
 
 static PyObject *str_append, *str_pop, *str_popleft;
 
-/* items[lo:] are all (float, float, float) tuples, 0 <= lo <= len(items). */
+/* values is a list whose items from lo on are exact floats, 0 <= lo <= len(values). */
 static int
-points_ok(PyObject *items, Py_ssize_t lo)
+floats_ok(PyObject *values, Py_ssize_t lo)
 {
-    if (!PyList_CheckExact(items))
+    if (!PyList_CheckExact(values))
         return 0;
-    Py_ssize_t n = PyList_GET_SIZE(items);
+    Py_ssize_t n = PyList_GET_SIZE(values);
     if (lo < 0 || lo > n)
         return 0;
     for (Py_ssize_t i = lo; i < n; i++) {
-        PyObject *it = PyList_GET_ITEM(items, i);
-        if (!PyTuple_CheckExact(it) || PyTuple_GET_SIZE(it) != 3 ||
-            !PyFloat_CheckExact(PyTuple_GET_ITEM(it, 0)) || !PyFloat_CheckExact(PyTuple_GET_ITEM(it, 1)) ||
-            !PyFloat_CheckExact(PyTuple_GET_ITEM(it, 2)))
+        if (!PyFloat_CheckExact(PyList_GET_ITEM(values, i)))
             return 0;
     }
     return 1;
+}
+
+/* A new list of floats from an array. */
+static PyObject *
+float_list(const double *v, Py_ssize_t n)
+{
+    PyObject *out = PyList_New(n);
+    if (out == NULL)
+        return NULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *f = PyFloat_FromDouble(v[i]);
+        if (f == NULL) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        PyList_SET_ITEM(out, i, f);
+    }
+    return out;
 }
 
 /* None or an exact float: *has = 0/1, *v = the value. */
@@ -64,42 +79,29 @@ opt_out(int has, double v)
     return PyFloat_FromDouble(v);
 }
 
-/* Append (step, v, t) with the point's own step and t objects. */
-static int
-append_point(PyObject *out, PyObject *it, double v)
-{
-    PyObject *fv = PyFloat_FromDouble(v);
-    if (fv == NULL)
-        return -1;
-    PyObject *tup = PyTuple_Pack(3, PyTuple_GET_ITEM(it, 0), fv, PyTuple_GET_ITEM(it, 2));
-    Py_DECREF(fv);
-    if (tup == NULL)
-        return -1;
-    int r = PyList_Append(out, tup);
-    Py_DECREF(tup);
-    return r;
-}
-
-/* Ema.push_many: ema(items, lo, value, last_step, n, emit) -> (value, last_step, out or None) */
+/* Ema.push_many: ema(steps, xs, lo, value, last_step, n, emit) -> (value, last_step, out, first):
+ * out (None unless emit) holds the value after each point from `first` on (before the first finite
+ * point there is none). */
 static PyObject *
 k_ema(PyObject *self, PyObject *args)
 {
-    PyObject *items, *value_o;
+    PyObject *steps, *xs, *value_o;
     Py_ssize_t lo;
     double last, n;
     int emit, has;
     double value;
-    if (!PyArg_ParseTuple(args, "OnOddp", &items, &lo, &value_o, &last, &n, &emit))
+    if (!PyArg_ParseTuple(args, "OOnOddp", &steps, &xs, &lo, &value_o, &last, &n, &emit))
         return NULL;
-    if (!points_ok(items, lo) || !opt_float(value_o, &has, &value) || !(n > 0))
+    if (!floats_ok(xs, lo) || !floats_ok(steps, lo) || PyList_GET_SIZE(steps) != PyList_GET_SIZE(xs) ||
+        !opt_float(value_o, &has, &value) || !(n > 0))
         Py_RETURN_NOTIMPLEMENTED;
-    PyObject *out = NULL;
-    if (emit && (out = PyList_New(0)) == NULL)
-        return NULL;
-    Py_ssize_t end = PyList_GET_SIZE(items);
+    Py_ssize_t end = PyList_GET_SIZE(xs), first = -1;
+    double *out = NULL;
+    if (emit && (out = PyMem_Malloc(sizeof(double) * (end - lo + 1))) == NULL)
+        return PyErr_NoMemory();
+    Py_ssize_t nout = 0;
     for (Py_ssize_t i = lo; i < end; i++) {
-        PyObject *it = PyList_GET_ITEM(items, i);
-        double step = STEP(it), x = VAL(it);
+        double step = AT(steps, i), x = AT(xs, i);
         if (FINITE(x)) {
             if (!has) {
                 value = x;
@@ -112,24 +114,29 @@ k_ema(PyObject *self, PyObject *args)
             }
             last = step;
         }
-        if (out != NULL && has && append_point(out, it, value) < 0) {
-            Py_DECREF(out);
-            return NULL;
+        if (out != NULL && has) {
+            if (first < 0)
+                first = i;
+            out[nout++] = value;
         }
     }
-    PyObject *v = opt_out(has, value);
-    if (v == NULL) {
-        Py_XDECREF(out);
+    PyObject *v = opt_out(has, value), *o;
+    if (out != NULL) {
+        o = float_list(out, nout);
+        PyMem_Free(out);
+    } else {
+        o = Py_None;
+        Py_INCREF(o);
+    }
+    if (v == NULL || o == NULL) {
+        Py_XDECREF(v);
+        Py_XDECREF(o);
         return NULL;
     }
-    if (out == NULL) {
-        out = Py_None;
-        Py_INCREF(out);
-    }
-    return Py_BuildValue("NdN", v, last, out);
+    return Py_BuildValue("NdNn", v, last, o, first);
 }
 
-/* Rebound.push_many: rebound(items, lo, peak, low, value, decayed) -> (peak, low, value, decayed) */
+/* Rebound.push_many: rebound(xs, lo, peak, low, value, decayed) -> (peak, low, value, decayed) */
 static PyObject *
 k_rebound(PyObject *self, PyObject *args)
 {
@@ -139,12 +146,12 @@ k_rebound(PyObject *self, PyObject *args)
     double peak, low, value;
     if (!PyArg_ParseTuple(args, "OnOOOp", &items, &lo, &peak_o, &low_o, &value_o, &decayed))
         return NULL;
-    if (!points_ok(items, lo) || !opt_float(peak_o, &hp, &peak) || !opt_float(low_o, &hl, &low) ||
+    if (!floats_ok(items, lo) || !opt_float(peak_o, &hp, &peak) || !opt_float(low_o, &hl, &low) ||
         !opt_float(value_o, &hv, &value))
         Py_RETURN_NOTIMPLEMENTED;
     Py_ssize_t end = PyList_GET_SIZE(items);
     for (Py_ssize_t i = lo; i < end; i++) {
-        double x = VAL(PyList_GET_ITEM(items, i));
+        double x = AT(items, i);
         if (!FINITE(x))
             continue;
         if (!decayed) {
@@ -173,27 +180,27 @@ k_rebound(PyObject *self, PyObject *args)
     return Py_BuildValue("NNNO", a, b, c, decayed ? Py_True : Py_False);
 }
 
-/* Best.push_many: best(items, lo, best, best_step, rising) -> (best, best_step); best_step is the
- * step object of the point that set it (or the one passed in). */
+/* Best.push_many: best(steps, xs, lo, best, best_step, rising) -> (best, best_step); best_step is
+ * the step object of the point that set it (or the one passed in). */
 static PyObject *
 k_best(PyObject *self, PyObject *args)
 {
-    PyObject *items, *b_o, *bs;
+    PyObject *steps, *items, *b_o, *bs;
     Py_ssize_t lo;
     int rising, hb;
     double b;
-    if (!PyArg_ParseTuple(args, "OnOOp", &items, &lo, &b_o, &bs, &rising))
+    if (!PyArg_ParseTuple(args, "OOnOOp", &steps, &items, &lo, &b_o, &bs, &rising))
         return NULL;
-    if (!points_ok(items, lo) || !opt_float(b_o, &hb, &b))
+    if (!floats_ok(items, lo) || !PyList_CheckExact(steps) || PyList_GET_SIZE(steps) != PyList_GET_SIZE(items) ||
+        !opt_float(b_o, &hb, &b))
         Py_RETURN_NOTIMPLEMENTED;
     Py_ssize_t end = PyList_GET_SIZE(items);
     for (Py_ssize_t i = lo; i < end; i++) {
-        PyObject *it = PyList_GET_ITEM(items, i);
-        double x = VAL(it);
+        double x = AT(items, i);
         if (FINITE(x) && (!hb || (rising ? x > b : x < b))) {
             b = x;
             hb = 1;
-            bs = PyTuple_GET_ITEM(it, 0);
+            bs = PyList_GET_ITEM(steps, i);
         }
     }
     PyObject *v = opt_out(hb, b);
@@ -202,7 +209,7 @@ k_best(PyObject *self, PyObject *args)
     return Py_BuildValue("NO", v, bs);
 }
 
-/* Extreme.push_many over the whole run: extreme_all(items, lo, best, is_max) -> best */
+/* Extreme.push_many over the whole run: extreme_all(xs, lo, best, is_max) -> best */
 static PyObject *
 k_extreme_all(PyObject *self, PyObject *args)
 {
@@ -212,11 +219,11 @@ k_extreme_all(PyObject *self, PyObject *args)
     double b;
     if (!PyArg_ParseTuple(args, "OnOp", &items, &lo, &b_o, &is_max))
         return NULL;
-    if (!points_ok(items, lo) || !opt_float(b_o, &hb, &b))
+    if (!floats_ok(items, lo) || !opt_float(b_o, &hb, &b))
         Py_RETURN_NOTIMPLEMENTED;
     Py_ssize_t end = PyList_GET_SIZE(items);
     for (Py_ssize_t i = lo; i < end; i++) {
-        double x = VAL(PyList_GET_ITEM(items, i));
+        double x = AT(items, i);
         if (FINITE(x) && (!hb || (is_max ? x > b : x < b))) {
             b = x;
             hb = 1;
@@ -226,7 +233,7 @@ k_extreme_all(PyObject *self, PyObject *args)
 }
 
 /* Extreme.push_many over the last n points (monotonic deque):
- * extreme_win(items, lo, dq, i, n, is_max) -> (list of (i, x) for the new deque, i).
+ * extreme_win(xs, lo, dq, i, n, is_max) -> (list of (i, x) for the new deque, i).
  * dq: the current deque of (int, float) pairs. */
 static PyObject *
 k_extreme_win(PyObject *self, PyObject *args)
@@ -237,7 +244,7 @@ k_extreme_win(PyObject *self, PyObject *args)
     int is_max;
     if (!PyArg_ParseTuple(args, "OnOLLp", &items, &lo, &dq, &i, &n, &is_max))
         return NULL;
-    if (!points_ok(items, lo) || n <= 0)
+    if (!floats_ok(items, lo) || n <= 0)
         Py_RETURN_NOTIMPLEMENTED;
     PyObject *cur = PySequence_List(dq);
     if (cur == NULL)
@@ -277,7 +284,7 @@ k_extreme_win(PyObject *self, PyObject *args)
         head = tail = 0;
     }
     for (Py_ssize_t k = lo; k < end; k++) {
-        double x = VAL(PyList_GET_ITEM(items, k));
+        double x = AT(items, k);
         i += 1;
         if (FINITE(x)) {
             if (is_max) {
@@ -311,7 +318,7 @@ k_extreme_win(PyObject *self, PyObject *args)
     return Py_BuildValue("NL", res, i);
 }
 
-/* Elementwise.push_many with safe_log: log_points(items, lo) -> [(step, safe_log(x), t), ...] */
+/* Elementwise.push_many with safe_log: log_points(xs, lo) -> [safe_log(x) for x in xs[lo:]] */
 static PyObject *
 k_log_points(PyObject *self, PyObject *args)
 {
@@ -319,15 +326,14 @@ k_log_points(PyObject *self, PyObject *args)
     Py_ssize_t lo;
     if (!PyArg_ParseTuple(args, "On", &items, &lo))
         return NULL;
-    if (!points_ok(items, lo))
+    if (!floats_ok(items, lo))
         Py_RETURN_NOTIMPLEMENTED;
     Py_ssize_t end = PyList_GET_SIZE(items);
     PyObject *out = PyList_New(end - lo);
     if (out == NULL)
         return NULL;
     for (Py_ssize_t i = lo; i < end; i++) {
-        PyObject *it = PyList_GET_ITEM(items, i);
-        double x = VAL(it), y;
+        double x = AT(items, i), y;
         if (x != x || x == Py_HUGE_VAL)
             y = x;
         else if (x <= 0)
@@ -335,20 +341,18 @@ k_log_points(PyObject *self, PyObject *args)
         else
             y = log(x);
         PyObject *fv = PyFloat_FromDouble(y);
-        PyObject *tup = fv ? PyTuple_Pack(3, PyTuple_GET_ITEM(it, 0), fv, PyTuple_GET_ITEM(it, 2)) : NULL;
-        Py_XDECREF(fv);
-        if (tup == NULL) {
+        if (fv == NULL) {
             Py_DECREF(out);
             return NULL;
         }
-        PyList_SET_ITEM(out, i - lo, tup);
+        PyList_SET_ITEM(out, i - lo, fv);
     }
     return out;
 }
 
 /* Ordered.push_many for a median whose window is full and that has readers:
- * medians(items, lo, win, sorted) -> (out, new window list, new sorted list), where out holds
- * (step, median, t) for every point: each finite point enters the window (after its equals in the
+ * medians(xs, lo, win, sorted) -> (out, new window list, new sorted list), where out holds the
+ * median after every point: each finite point enters the window (after its equals in the
  * sorted list, as insort) and the oldest leaves (the first of its equals, as bisect_left + del). */
 static PyObject *
 k_medians(PyObject *self, PyObject *args)
@@ -357,7 +361,7 @@ k_medians(PyObject *self, PyObject *args)
     Py_ssize_t lo;
     if (!PyArg_ParseTuple(args, "OnOO", &items, &lo, &win, &srt))
         return NULL;
-    if (!points_ok(items, lo) || !PyList_CheckExact(srt))
+    if (!floats_ok(items, lo) || !PyList_CheckExact(srt))
         Py_RETURN_NOTIMPLEMENTED;
     PyObject *w = PySequence_List(win);
     if (w == NULL)
@@ -391,8 +395,7 @@ k_medians(PyObject *self, PyObject *args)
     if (out == NULL)
         goto fail;
     for (Py_ssize_t i = lo; i < end; i++) {
-        PyObject *it = PyList_GET_ITEM(items, i);
-        double x = VAL(it);
+        double x = AT(items, i);
         if (FINITE(x)) {
             double old = ring[oldest];
             ring[oldest] = x;
@@ -425,13 +428,10 @@ k_medians(PyObject *self, PyObject *args)
             }
             s[ins] = x;
         }
-        double med = n % 2 ? s[h] : 0.5 * (s[h - 1] + s[h]);
-        PyObject *fv = PyFloat_FromDouble(med);
-        PyObject *tup = fv ? PyTuple_Pack(3, PyTuple_GET_ITEM(it, 0), fv, PyTuple_GET_ITEM(it, 2)) : NULL;
-        Py_XDECREF(fv);
-        if (tup == NULL)
+        PyObject *fv = PyFloat_FromDouble(n % 2 ? s[h] : 0.5 * (s[h - 1] + s[h]));
+        if (fv == NULL)
             goto fail;
-        PyList_SET_ITEM(out, i - lo, tup);
+        PyList_SET_ITEM(out, i - lo, fv);
     }
     PyObject *nw = PyList_New(n), *ns = PyList_New(n);
     if (nw == NULL || ns == NULL) {
@@ -461,7 +461,7 @@ fail:
     return NULL;
 }
 
-/* RelImprovement.push_many: relimp(items, lo, blocks, dq, state, rising, n, frac) -> state, where
+/* RelImprovement.push_many: relimp(xs, lo, blocks, dq, state, rising, n, frac) -> state, where
  * state = (i, old_best, open_best, open_n, open_cap); blocks and dq are the stream's deques of
  * (point index, best) pairs, changed in place (a block closes every open_cap points). */
 static PyObject *
@@ -475,12 +475,12 @@ k_relimp(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "OnOO(LOOLL)pLd", &items, &lo, &blocks, &dq, &i, &ob_o, &opb_o, &open_n,
                           &open_cap, &rising, &n, &frac))
         return NULL;
-    if (!points_ok(items, lo) || !opt_float(ob_o, &hob, &old_best) || !opt_float(opb_o, &hopb, &open_best) ||
+    if (!floats_ok(items, lo) || !opt_float(ob_o, &hob, &old_best) || !opt_float(opb_o, &hopb, &open_best) ||
         n < 0 || !(frac >= 0 && frac <= 1))
         Py_RETURN_NOTIMPLEMENTED;
     Py_ssize_t end = PyList_GET_SIZE(items);
     for (Py_ssize_t k = lo; k < end; k++) {
-        double x = VAL(PyList_GET_ITEM(items, k));
+        double x = AT(items, k);
         i += 1;
         if (FINITE(x) && (!hopb || (rising ? x > open_best : x < open_best))) {
             open_best = x;
@@ -606,15 +606,16 @@ k_relimp(PyObject *self, PyObject *args)
 }
 
 static PyMethodDef methods[] = {
-    {"ema", k_ema, METH_VARARGS, "Ema.push_many: (items, lo, value, last_step, n, emit) -> (value, last_step, out)"},
-    {"rebound", k_rebound, METH_VARARGS, "Rebound.push_many: (items, lo, peak, low, value, decayed) -> state"},
-    {"best", k_best, METH_VARARGS, "Best.push_many: (items, lo, best, best_step, rising) -> (best, best_step)"},
-    {"extreme_all", k_extreme_all, METH_VARARGS, "Extreme.push_many, whole run: (items, lo, best, is_max) -> best"},
+    {"ema", k_ema, METH_VARARGS,
+     "Ema.push_many: (steps, xs, lo, value, last_step, n, emit) -> (value, last_step, out, first)"},
+    {"rebound", k_rebound, METH_VARARGS, "Rebound.push_many: (xs, lo, peak, low, value, decayed) -> state"},
+    {"best", k_best, METH_VARARGS, "Best.push_many: (steps, xs, lo, best, best_step, rising) -> (best, best_step)"},
+    {"extreme_all", k_extreme_all, METH_VARARGS, "Extreme.push_many, whole run: (xs, lo, best, is_max) -> best"},
     {"extreme_win", k_extreme_win, METH_VARARGS,
-     "Extreme.push_many, last n points: (items, lo, dq, i, n, is_max) -> (dq pairs, i)"},
-    {"log_points", k_log_points, METH_VARARGS, "Elementwise safe_log: (items, lo) -> [(step, log x, t)]"},
-    {"medians", k_medians, METH_VARARGS, "Ordered.push_many, full median window: (items, lo, win, sorted)"},
-    {"relimp", k_relimp, METH_VARARGS, "RelImprovement.push_many: (items, lo, blocks, dq, state, rising, n, frac)"},
+     "Extreme.push_many, last n points: (xs, lo, dq, i, n, is_max) -> (dq pairs, i)"},
+    {"log_points", k_log_points, METH_VARARGS, "Elementwise safe_log: (xs, lo) -> [log x for x in xs[lo:]]"},
+    {"medians", k_medians, METH_VARARGS, "Ordered.push_many, full median window: (xs, lo, win, sorted)"},
+    {"relimp", k_relimp, METH_VARARGS, "RelImprovement.push_many: (xs, lo, blocks, dq, state, rising, n, frac)"},
     {NULL, NULL, 0, NULL},
 };
 

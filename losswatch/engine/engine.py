@@ -235,7 +235,7 @@ class RunState:
                     s.source = self.streams[spec.view_of]  # type: ignore[attr-defined]
             self.streams.append(s)
         self.logs = [logs[k] for k in sorted(logs)]
-        self.fan: dict[str, tuple[F.Base, tuple, object]] = {}
+        self.fan: dict[str, tuple[F.Base, tuple, F.Log | None]] = {}
         self.kids: dict[str, tuple[tuple, F.Log | None]] = {}  # the same as streams, for a run of lines at once
         for m in self.bases:
             self._fan(m)
@@ -258,10 +258,10 @@ class RunState:
         self.checked = [-1] * nrules
 
     def _fan(self, metric: str) -> None:
-        """Per metric: its Base, the pushes of the streams fed eagerly from it, the append of its log."""
+        """Per metric: its Base, the pushes of the streams fed eagerly from it, its log."""
         b = self.bases[metric]
         self.fan[metric] = (b, tuple(c.push for c in b.children if type(c) is not F.Log),
-                            next((c.items.append for c in b.children if type(c) is F.Log), None))
+                            next((c for c in b.children if type(c) is F.Log), None))
         self.kids[metric] = (tuple(c for c in b.children if type(c) is not F.Log),
                              next((c for c in b.children if type(c) is F.Log), None))
 
@@ -337,7 +337,7 @@ class Engine:
         if start < n:
             self._lines(run, rs, batch, start, n + 1, out)  # more lines than there are: to the end
         for log in rs.logs:
-            if len(log.items) > LOG_CAP:
+            if len(log.xs) > LOG_CAP:
                 log.trim()
         return out
 
@@ -413,7 +413,9 @@ class Engine:
             b.wall_time = t
             b.n += 1
             if log is not None:
-                log((step, value, t))  # type: ignore[operator]
+                log.steps.append(step)
+                log.xs.append(value)
+                log.ts.append(t)
             for push in pushes:
                 push(step, value, t)
             touched.append(metric)
@@ -528,11 +530,15 @@ class Engine:
             b.wall_time = t
             b.n += g
             eager, log = kids[m]
-            items = list(zip(ss, vs, [t] * g, strict=True))
+            ts = [t] * g
             if log is not None:
-                log.items.extend(items)
-            for c in eager:
-                c.catch_up(items, 0)
+                log.steps += ss
+                log.xs += vs
+                log.ts += ts
+            if eager:
+                run_points = F.Points(ss, vs, ts)
+                for c in eager:
+                    c.catch_up(run_points, 0)
         rs.clock += g
         rs.wake -= g
         if entry[2]:

@@ -45,12 +45,12 @@ def _finite(x: float) -> bool:
     return x - x == 0  # False for NaN and ±Inf
 
 
-def _last_finite(items: list[tuple[float, float, float]], lo: int, end: int, col: int, n: int) -> list[float]:
-    """The last n finite values of column `col` of items[lo:end], in order (fewer if there are not
-    n), found from the end: a long catch-up run costs O(n), not its length."""
+def _last_finite(values: list[float], lo: int, end: int, n: int) -> list[float]:
+    """The last n finite values of values[lo:end], in order (fewer if there are not n), found from
+    the end: a long catch-up run costs O(n), not its length."""
     out: list[float] = []
     for j in range(end - 1, lo - 1, -1):
-        x = items[j][col]
+        x = values[j]
         if x - x == 0:
             out.append(x)
             if len(out) == n:
@@ -91,33 +91,38 @@ class Stream:
 
     def sync(self) -> None:
         """Catch up with the points the source logged since the last sync (lazy streams only)."""
-        items = self.log_in.items  # type: ignore[union-attr]
+        log = self.log_in
         lo = self.pos
-        if lo < len(items):
-            self.pos = len(items)
-            self.catch_up(items, lo)
+        n = len(log.xs)  # type: ignore[union-attr]
+        if lo < n:
+            self.pos = n
+            self.catch_up(log, lo)  # type: ignore[arg-type]
 
-    def catch_up(self, items: list[tuple[float, float, float]], lo: int) -> None:
-        """Take in items[lo:]: as a run (`push_many`) where that is allowed, else point by point."""
+    def catch_up(self, p: Points, lo: int) -> None:
+        """Take in the points of p from lo on: as a run (`push_many`) where that is allowed, else
+        point by point."""
         if self.children and not self.runs_with_readers:
-            Stream.push_many(self, items, lo)
+            Stream.push_many(self, p, lo)
         else:
-            self.push_many(items, lo)
+            self.push_many(p, lo)
 
-    def push_many(self, items: list[tuple[float, float, float]], lo: int) -> None:
-        """push() each point of items[lo:] in order; subclasses may do a run in one go."""
+    def push_many(self, p: Points, lo: int) -> None:
+        """push() each point of p from lo on, in order; subclasses may do a run in one go."""
         push = self.push
-        for i in range(lo, len(items)):
-            step, x, t = items[i]
+        for step, x, t in zip(p.steps[lo:], p.xs[lo:], p.ts[lo:], strict=True):
             push(step, x, t)
 
-    def emit_many(self, out: list[tuple[float, float, float]]) -> None:
-        """Hand a run of new values (step, value, t) to the streams that read this one."""
+    def emit_many(self, p: Points, lo: int, out: list[float]) -> None:
+        """Hand a run of new values to the streams that read this one: out[i] is this stream's value
+        after point lo + i of p (to the end of p)."""
+        steps, ts = p.steps[lo:], p.ts[lo:]
         for c in self.children:
             if type(c) is Log:
-                c.items.extend(out)
+                c.steps += steps
+                c.xs += out
+                c.ts += ts
             else:
-                for step, v, t in out:
+                for step, v, t in zip(steps, out, ts, strict=True):
                     c.push(step, v, t)
 
     def emit(self, step: float, t: float) -> None:
@@ -129,24 +134,42 @@ class Stream:
                     c.push(step, v, t)
 
 
-class Log:
+class Points:
+    """A run of points as three columns: point i is (steps[i], xs[i], ts[i]) (step, value, wall time).
+
+    Columns rather than a tuple per point: a run is handed on by extending lists, and the C loops
+    read the values where they lie."""
+
+    __slots__ = ("steps", "xs", "ts")
+
+    def __init__(self, steps: list[float], xs: list[float], ts: list[float]) -> None:
+        self.steps = steps
+        self.xs = xs
+        self.ts = ts
+
+
+class Log(Points):
     """The points a stream emits, kept for its lazy readers until they catch up (`kids`: their streams)."""
 
-    __slots__ = ("items", "kids")
+    __slots__ = ("kids",)
 
     def __init__(self) -> None:
-        self.items: list[tuple[float, float, float]] = []
+        super().__init__([], [], [])
         self.kids: list[Stream] = []
 
     def push(self, step: float, x: float, t: float) -> None:
-        self.items.append((step, x, t))
+        self.steps.append(step)
+        self.xs.append(x)
+        self.ts.append(t)
 
     def trim(self) -> None:
         """Let every reader catch up, then forget the points (bounds the memory of a never-read stream)."""
         for k in self.kids:
             k.sync()
             k.pos = 0
-        self.items.clear()
+        self.steps.clear()
+        self.xs.clear()
+        self.ts.clear()
 
 
 class Base(Stream):
@@ -189,19 +212,20 @@ class Elementwise(Stream):
         if self.children:
             self.emit(step, t)
 
-    def push_many(self, items: list[tuple[float, float, float]], lo: int) -> None:
+    def push_many(self, p: Points, lo: int) -> None:
         f = self.f
+        xs = p.xs
         if self.children:
             out = None
-            if f is safe_log and K is not None and len(items) - lo >= KERNEL_MIN:
-                out = K.log_points(items, lo)
+            if f is safe_log and K is not None and len(xs) - lo >= KERNEL_MIN:
+                out = K.log_points(xs, lo)
             if out is None or out is NotImplemented:
-                out = [(step, f(x), t) for step, x, t in items[lo:]]
-            self.value = out[-1][1]
-            self.emit_many(out)
+                out = list(map(f, xs[lo:]))
+            self.value = out[-1]
+            self.emit_many(p, lo, out)
         else:
-            self.value = f(items[-1][1])
-        self.step = items[-1][0]
+            self.value = f(xs[-1])
+        self.step = p.steps[-1]
 
     def get(self) -> float | None:
         return self.value
@@ -236,9 +260,9 @@ class First(Stream):
         if self.children:
             self.emit(step, t)
 
-    def push_many(self, items: list[tuple[float, float, float]], lo: int) -> None:
+    def push_many(self, p: Points, lo: int) -> None:
         if self.value is None:
-            self.step, self.value, _ = items[lo]
+            self.step, self.value = p.steps[lo], p.xs[lo]
 
     def get(self) -> float | None:
         return self.value
@@ -266,11 +290,11 @@ class Count(Stream):
         if self.children:
             self.emit(step, t)
 
-    def push_many(self, items: list[tuple[float, float, float]], lo: int) -> None:
+    def push_many(self, p: Points, lo: int) -> None:
         if self.n is not None:
-            return Stream.push_many(self, items, lo)
-        self.total += len(items) - lo
-        self.step = items[-1][0]
+            return Stream.push_many(self, p, lo)
+        self.total += len(p.xs) - lo
+        self.step = p.steps[-1]
 
     def get(self) -> float | None:
         return float(self.total if self.n is None else len(self.steps))
@@ -296,11 +320,11 @@ class Nonfinite(Stream):
         if self.children:
             self.emit(step, t)
 
-    def push_many(self, items: list[tuple[float, float, float]], lo: int) -> None:
-        win = self.win
-        win.extend(x - x != 0 for _, x, _ in items[max(lo, len(items) - win.maxlen):])  # type: ignore[operator]
+    def push_many(self, p: Points, lo: int) -> None:
+        win, xs = self.win, p.xs
+        win.extend(x - x != 0 for x in xs[max(lo, len(xs) - win.maxlen):])  # type: ignore[operator]
         self.bad = sum(win)
-        self.step = items[-1][0]
+        self.step = p.steps[-1]
 
     def get(self) -> float | None:
         return float(self.bad) if self.win else None
@@ -374,10 +398,11 @@ class SmallExtreme(Stream):
         if self.children:
             self.emit(step, t)
 
-    def push_many(self, items: list[tuple[float, float, float]], lo: int) -> None:
-        self.i += len(items) - lo
-        self.ring.extend(x for _, x, _ in items[max(lo, len(items) - self.n):])
-        self.step = items[-1][0]
+    def push_many(self, p: Points, lo: int) -> None:
+        xs = p.xs
+        self.i += len(xs) - lo
+        self.ring.extend(xs[max(lo, len(xs) - self.n):])
+        self.step = p.steps[-1]
 
     def get(self) -> float | None:
         if self.i < self.n:
@@ -403,10 +428,10 @@ class Lag(Stream):
         if self.children:
             self.emit(step, t)
 
-    def push_many(self, items: list[tuple[float, float, float]], lo: int) -> None:
-        ring = self.ring
-        ring.extend(x for _, x, _ in items[max(lo, len(items) - ring.maxlen):])  # type: ignore[operator]
-        self.step = items[-1][0]
+    def push_many(self, p: Points, lo: int) -> None:
+        ring, xs = self.ring, p.xs
+        ring.extend(xs[max(lo, len(xs) - ring.maxlen):])  # type: ignore[operator]
+        self.step = p.steps[-1]
 
     def get(self) -> float | None:
         ring = self.ring
@@ -449,38 +474,39 @@ class Extreme(Stream):
         if self.children:
             self.emit(step, t)
 
-    def push_many(self, items: list[tuple[float, float, float]], lo: int) -> None:
+    def push_many(self, p: Points, lo: int) -> None:
+        xs = p.xs
         is_max = self.is_max
-        if K is not None and len(items) - lo >= KERNEL_MIN:
+        if K is not None and len(xs) - lo >= KERNEL_MIN:
             if self.n is None:
-                r = K.extreme_all(items, lo, self.best, is_max)
+                r = K.extreme_all(xs, lo, self.best, is_max)
                 if r is not NotImplemented:
                     self.best = r
-                    self.i += len(items) - lo
-                    self.step = items[-1][0]
+                    self.i += len(xs) - lo
+                    self.step = p.steps[-1]
                     return
             else:
-                r = K.extreme_win(items, lo, self.dq, self.i, self.n, is_max)
+                r = K.extreme_win(xs, lo, self.dq, self.i, self.n, is_max)
                 if r is not NotImplemented:
                     pairs, self.i = r
                     self.dq.clear()
                     self.dq.extend(pairs)
-                    self.step = items[-1][0]
+                    self.step = p.steps[-1]
                     return
         if self.n is None:
             b = self.best
-            for _, x, _ in items[lo:]:
+            for x in xs[lo:]:
                 if x - x == 0 and (b is None or (x > b if is_max else x < b)):
                     b = x
             self.best = b
-            self.i += len(items) - lo
+            self.i += len(xs) - lo
         else:
             dq, n, i = self.dq, self.n, self.i
-            if len(items) - lo > n:  # only the last n points can be in the window at the end
-                i += len(items) - lo - n
-                lo = len(items) - n
+            if len(xs) - lo > n:  # only the last n points can be in the window at the end
+                i += len(xs) - lo - n
+                lo = len(xs) - n
                 dq.clear()
-            for _, x, _ in items[lo:]:
+            for x in xs[lo:]:
                 i += 1
                 if x - x == 0:
                     if is_max:
@@ -493,7 +519,7 @@ class Extreme(Stream):
                 while dq and dq[0][0] <= i - n:
                     dq.popleft()
             self.i = i
-        self.step = items[-1][0]
+        self.step = p.steps[-1]
 
     def get(self) -> float | None:
         if self.n is None:
@@ -524,19 +550,20 @@ class Best(Stream):
         if self.children:
             self.emit(step, t)
 
-    def push_many(self, items: list[tuple[float, float, float]], lo: int) -> None:
-        if K is not None and len(items) - lo >= KERNEL_MIN:
-            r = K.best(items, lo, self.best, self.best_step, self.rising)
+    def push_many(self, p: Points, lo: int) -> None:
+        xs = p.xs
+        if K is not None and len(xs) - lo >= KERNEL_MIN:
+            r = K.best(p.steps, xs, lo, self.best, self.best_step, self.rising)
             if r is not NotImplemented:
                 self.best, self.best_step = r
-                self.step = items[-1][0]
+                self.step = p.steps[-1]
                 return
         b, bs, rising = self.best, self.best_step, self.rising
-        for step, x, _ in items[lo:]:
+        for step, x in zip(p.steps[lo:], xs[lo:], strict=True):
             if x - x == 0 and (b is None or (x > b if rising else x < b)):
                 b, bs = x, step
         self.best, self.best_step = b, bs
-        self.step = items[-1][0]
+        self.step = p.steps[-1]
 
     def get(self) -> float | None:
         if self.want_step:
@@ -669,21 +696,25 @@ class Ordered(Stream):
         if self.children:
             self.emit(step, t)
 
-    def push_many(self, items: list[tuple[float, float, float]], lo: int) -> None:
+    def push_many(self, p: Points, lo: int) -> None:
         win, srt, n = self.win, self.sorted, self.n
+        xs = p.xs
         if self.has_pending:
             self._flush()
         self.memo_med = self.memo_mad = None
         if self.children:
             # each point is taken in at once (emit reads the median), as in push + emit
             kind = self.kind
-            out: list[tuple[float, float, float]] = []
-            end = len(items)
+            out: list[float] = []
+            first = -1  # the first point after which there is a value (out[0] is the value after it)
+            end = len(xs)
             k = lo
             while k < end:
                 if kind == "median" and len(win) == n:
+                    if first < 0:
+                        first = k
                     if K is not None and end - k >= KERNEL_MIN:
-                        r = K.medians(items, k, win, srt)
+                        r = K.medians(xs, k, win, srt)
                         if r is not NotImplemented:
                             meds, w, sw = r
                             out += meds
@@ -692,19 +723,19 @@ class Ordered(Stream):
                             srt[:] = sw
                             break
                     if n <= 64 and end - k >= NP_RUN:
-                        self._medians_np(items[k:], out)
+                        self._medians_np(xs[k:], out)
                         break
                     # the window stays full: the loop below without its length checks
                     h = n // 2
                     popleft, append, add = win.popleft, win.append, out.append
-                    for step, x, t in items[k:]:
+                    for x in xs[k:]:
                         if x - x == 0:
                             append(x)
                             insort(srt, x)
                             del srt[bisect_left(srt, popleft())]
-                        add((step, srt[h] if n % 2 else 0.5 * (srt[h - 1] + srt[h]), t))
+                        add(srt[h] if n % 2 else 0.5 * (srt[h - 1] + srt[h]))
                     break
-                step, x, t = items[k]
+                x = xs[k]
                 k += 1
                 if x - x == 0:
                     win.append(x)
@@ -712,35 +743,37 @@ class Ordered(Stream):
                     if len(win) > n:
                         del srt[bisect_left(srt, win.popleft())]
                 if win:
+                    if first < 0:
+                        first = k - 1
                     med = sorted_median(srt)
-                    out.append((step, med if kind == "median" else sorted_mad(srt, med), t))
-            self.pending = items[-1][1]
-            self.step = items[-1][0]
+                    out.append(med if kind == "median" else sorted_mad(srt, med))
+            self.pending = xs[-1]
+            self.step = p.steps[-1]
             self.z_ok = False
             if out:
-                self.emit_many(out)
+                self.emit_many(p, first, out)
             return
-        if len(items) - 1 - lo >= n:
+        end = len(xs) - 1  # the last point waits as the pending one
+        if end - lo >= n:
             # a long run: only its last n finite points stay in the window, and the sorted list is
             # the window sorted stably (insort goes after equals, the oldest of equals leaves first)
-            last = _last_finite(items, lo, len(items) - 1, 1, n)
+            last = _last_finite(xs, lo, end, n)
             if len(last) == n:
                 win.clear()
                 win.extend(last)
                 srt[:] = sorted(last)
-                lo = len(items) - 1
-        for i in range(lo, len(items) - 1):
-            x = items[i][1]
+                lo = end
+        for x in xs[lo:end]:
             if x - x == 0:
                 win.append(x)
                 insort(srt, x)
                 if len(win) > n:
                     del srt[bisect_left(srt, win.popleft())]
-        self.step, self.pending, _ = items[-1]
+        self.step, self.pending = p.steps[-1], xs[-1]
         self.has_pending = True
         self.z_ok = False
 
-    def _medians_np(self, rest: list[tuple[float, float, float]], out: list[tuple[float, float, float]]) -> None:
+    def _medians_np(self, rest: list[float], out: list[float]) -> None:
         """The median after each of a run of points, the window being full, with numpy.
 
         The sorted list is the window sorted stably (equal values, 0.0 and -0.0, in arrival order):
@@ -749,7 +782,7 @@ class Ordered(Stream):
         n, win = self.n, self.win
         import numpy as np  # only a long catch-up needs it; `check` of a small log starts without numpy
 
-        xs = np.fromiter((x for _, x, _ in rest), float, len(rest))
+        xs = np.asarray(rest, dtype=float)
         fin = np.isfinite(xs)
         new = xs[fin]
         cur = sorted_median(self.sorted)
@@ -764,7 +797,7 @@ class Ordered(Stream):
             self.sorted[:] = sorted(last)
         else:
             per = [cur] * len(rest)
-        out.extend(zip([p[0] for p in rest], per, [p[2] for p in rest], strict=True))
+        out += per
 
     def _zscore(self, x: float) -> float | None:
         if len(self.win) < min(self.n, ZSCORE_MIN):
@@ -832,8 +865,8 @@ class StepOnly(Stream):
         if self.children:
             self.emit(step, t)
 
-    def push_many(self, items: list[tuple[float, float, float]], lo: int) -> None:
-        self.step = items[-1][0]
+    def push_many(self, p: Points, lo: int) -> None:
+        self.step = p.steps[-1]
 
 
 class View(StepOnly):
@@ -904,19 +937,22 @@ class Ema(Stream):
         if self.children:
             self.emit(step, t)
 
-    def push_many(self, items: list[tuple[float, float, float]], lo: int) -> None:
-        if K is not None and len(items) - lo >= KERNEL_MIN:
-            r = K.ema(items, lo, self.value, self.last_step, self.n, bool(self.children))
+    def push_many(self, p: Points, lo: int) -> None:
+        steps, xs = p.steps, p.xs
+        if K is not None and len(xs) - lo >= KERNEL_MIN:
+            r = K.ema(steps, xs, lo, self.value, self.last_step, self.n, bool(self.children))
             if r is not NotImplemented:
-                self.value, self.last_step, got = r
-                self.step = items[-1][0]
+                self.value, self.last_step, got, first = r
+                self.step = steps[-1]
                 if got:
-                    self.emit_many(got)
+                    self.emit_many(p, first, got)
                 return
         value, last, n = self.value, self.last_step, self.n
         exp = math.exp
-        out: list[tuple[float, float, float]] | None = [] if self.children else None
-        for step, x, t in items[lo:]:
+        out: list[float] | None = [] if self.children else None
+        first = -1  # the first point after which there is a value (out[0] is the value after it)
+        for i in range(lo, len(xs)):
+            step, x = steps[i], xs[i]
             if x - x == 0:
                 if value is None:
                     value = x
@@ -927,11 +963,13 @@ class Ema(Stream):
                     value += (1.0 - exp(-d / n)) * (x - value)
                 last = step
             if out is not None and value is not None:
-                out.append((step, value, t))
+                if first < 0:
+                    first = i
+                out.append(value)
         self.value, self.last_step = value, last
-        self.step = items[-1][0]
+        self.step = steps[-1]
         if out:
-            self.emit_many(out)
+            self.emit_many(p, first, out)
 
     def get(self) -> float | None:
         return self.value
@@ -1062,18 +1100,19 @@ class RelImprovement(Stream):
         if self.children:
             self.emit(step, t)
 
-    def push_many(self, items: list[tuple[float, float, float]], lo: int) -> None:
-        if K is not None and len(items) - lo >= KERNEL_MIN:
-            r = K.relimp(items, lo, self.blocks, self.dq, (self.i, self.old_best, self.open_best, self.open_n,
+    def push_many(self, p: Points, lo: int) -> None:
+        xs = p.xs
+        if K is not None and len(xs) - lo >= KERNEL_MIN:
+            r = K.relimp(xs, lo, self.blocks, self.dq, (self.i, self.old_best, self.open_best, self.open_n,
                                                            self.open_cap), self.rising, self.n, self.frac)
             if r is not NotImplemented:
                 self.i, self.old_best, self.open_best, self.open_n, self.open_cap = r
-                self.step = items[-1][0]
+                self.step = p.steps[-1]
                 return
         rising, n, frac = self.rising, self.n, self.frac
         blocks, dq = self.blocks, self.dq
         i, old_best, open_best, open_n, open_cap = self.i, self.old_best, self.open_best, self.open_n, self.open_cap
-        for _, x, _ in items[lo:]:
+        for x in xs[lo:]:
             i += 1
             if x - x == 0 and (open_best is None or (x > open_best if rising else x < open_best)):
                 open_best = x
@@ -1100,7 +1139,7 @@ class RelImprovement(Stream):
                 if dq and dq[0][0] == last:
                     dq.popleft()
         self.i, self.old_best, self.open_best, self.open_n, self.open_cap = i, old_best, open_best, open_n, open_cap
-        self.step = items[-1][0]
+        self.step = p.steps[-1]
 
     def get(self) -> float | None:
         b = self.old_best
@@ -1149,15 +1188,16 @@ class Rebound(Stream):
         if self.children:
             self.emit(step, t)
 
-    def push_many(self, items: list[tuple[float, float, float]], lo: int) -> None:
-        if K is not None and len(items) - lo >= KERNEL_MIN:
-            r = K.rebound(items, lo, self.peak, self.low, self.value, self.decayed)
+    def push_many(self, p: Points, lo: int) -> None:
+        xs = p.xs
+        if K is not None and len(xs) - lo >= KERNEL_MIN:
+            r = K.rebound(xs, lo, self.peak, self.low, self.value, self.decayed)
             if r is not NotImplemented:
                 self.peak, self.low, self.value, self.decayed = r
-                self.step = items[-1][0]
+                self.step = p.steps[-1]
                 return
         peak, low, value, decayed = self.peak, self.low, self.value, self.decayed
-        for _, x, _ in items[lo:]:
+        for x in xs[lo:]:
             if x - x == 0:
                 if not decayed:
                     if peak is None or x >= peak:
@@ -1169,7 +1209,7 @@ class Rebound(Stream):
                     low = x
                 value = x / low if decayed and low and low > 0 else 1.0
         self.peak, self.low, self.value, self.decayed = peak, low, value, decayed
-        self.step = items[-1][0]
+        self.step = p.steps[-1]
 
     def get(self) -> float | None:
         return self.value
@@ -1196,10 +1236,10 @@ class Interval(Stream):
         if self.children:
             self.emit(step, t)
 
-    def push_many(self, items: list[tuple[float, float, float]], lo: int) -> None:
+    def push_many(self, p: Points, lo: int) -> None:
         # the deque keeps no more than its last `maxlen` finite times
-        self.times.extend(_last_finite(items, lo, len(items), 2, self.times.maxlen))  # type: ignore[arg-type]
-        self.step = items[-1][0]
+        self.times.extend(_last_finite(p.ts, lo, len(p.ts), self.times.maxlen))  # type: ignore[arg-type]
+        self.step = p.steps[-1]
 
     def get(self) -> float | None:
         ts = self.times
