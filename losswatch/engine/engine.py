@@ -157,6 +157,7 @@ def _closure(specs: list[StreamSpec], streams: set[int]) -> set[int]:
 FAST_BATCH = 2048
 FAST_MIN = 16
 FAST_GIVE_UP = 4
+WAIT = -1  # _skip: an alert is pending or firing at the first line; try again a few lines later
 
 
 # A lazy stream's source log is handed over and emptied at the end of a batch once it holds this many points.
@@ -346,7 +347,8 @@ class Engine:
         `_skip` (the streams take the run in one go), the other lines one by one (`_lines`).
         Where runs cannot be had (FAST_GIVE_UP tries in a row fail for want of a guard, as on a
         Keras log whose every line brings val_loss), returns the sample to go on from line by line
-        (the batch's length when it is done)."""
+        (the batch's length when it is done). A try that fails because an alert is pending or
+        firing is tried again a few lines later (more lines each time), not given up on."""
         import numpy as np  # a long batch only: `check` of a small log starts without numpy
 
         n = len(batch.metrics)
@@ -365,8 +367,13 @@ class Engine:
                 if i >= n:
                     break
                 i = self._lines(run, rs, batch, i, 1, out)
-            elif slow:  # a short run: take it, and the line that ends it, one by one
+            elif slow > 0:  # a short run: take it, and the line that ends it, one by one
                 i = self._lines(run, rs, batch, i, slow, out)
+                backoff = 1
+                failed = 0  # the guards held: a line that needs evaluating (an eval line) is no reason to give up
+            elif slow == WAIT:  # an active alert is evaluated line by line until it resolves: retry later
+                i = self._lines(run, rs, batch, i, backoff, out)
+                backoff = min(backoff * 2, 256)
             else:
                 failed += 1
                 if failed >= FAST_GIVE_UP:
@@ -456,12 +463,17 @@ class Engine:
             entry = self._rules_for(touched)
         active, checked, version, alerts = rs.active, rs.checked, rs.version, rs.alerts
         guards = []
+        wait = False
         for r, j, _thin, _changed, warm, _cond in entry[1]:
             if not active[j] and (checked[j] == version or not self._activate(rs, r)):
                 continue
-            if warm or alerts[j].state != "inactive" or r.guard is None:
-                return 0, 0
+            if warm or r.guard is None:
+                return 0, 0  # lines of this kind are evaluated one by one, whatever the alerts
+            if alerts[j].state != "inactive":
+                wait = True
             guards.append(r.guard)
+        if wait:
+            return 0, WAIT
         g = min(size, rs.wake - 1, (n - i) // k)
         if g < FAST_MIN:
             return 0, g + 1
