@@ -219,3 +219,18 @@ def test_declines_points_that_are_not_floats():
     for i in range(3, 9):
         ref.push(i, 3.0, 0.0)
     assert _key(e.get()) == _key(ref.get())
+
+
+@needs_kernels
+@settings(max_examples=300, deadline=None)
+@given(n=st.integers(1, 60), data=st.data())
+def test_sliding_medians_are_the_sorted_windows(n, data):
+    """guard.py's C medians: each window's median as a stable sort of the window picks it (the
+    stream's own element, zero signs included)."""
+    import numpy as np
+
+    finite = st.one_of(st.sampled_from([0.0, -0.0, 1.0, 2.5, -2.5, 1e-300]), st.floats(-1e6, 1e6))
+    a = np.array(data.draw(st.lists(finite, min_size=n + 1, max_size=n + 90)), dtype=float)
+    got = np.frombuffer(K.sliding_medians(a, n), dtype=np.float64)
+    assert got.tobytes() == F.window_medians(np, a, n, stable=True).tobytes()
+    assert K.sliding_medians(a[: n], n) is NotImplemented  # no window past the first

@@ -461,6 +461,78 @@ fail:
     return NULL;
 }
 
+/* guard.py's medians over a run of lines: sliding_medians(a, n) -> bytes of float64, the median of
+ * each window a[j+1 : j+1+n] (j = 0 .. len(a) - n - 1) of a C-contiguous float64 buffer `a` of
+ * finite values, as functions.window_medians gives it: the window kept sorted (a point goes after
+ * its equals, the oldest of equals leaves first), so each median is the stream's own value. */
+static PyObject *
+k_sliding_medians(PyObject *self, PyObject *args)
+{
+    Py_buffer buf;
+    Py_ssize_t n;
+    if (!PyArg_ParseTuple(args, "y*n", &buf, &n))
+        return NULL;
+    Py_ssize_t m = buf.len / (Py_ssize_t)sizeof(double);
+    if (n < 1 || m <= n || buf.len % (Py_ssize_t)sizeof(double)) {
+        PyBuffer_Release(&buf);
+        Py_RETURN_NOTIMPLEMENTED;
+    }
+    const double *a = buf.buf;
+    double *s = PyMem_Malloc(sizeof(double) * n);
+    PyObject *res = PyBytes_FromStringAndSize(NULL, (m - n) * (Py_ssize_t)sizeof(double));
+    if (s == NULL || res == NULL) {
+        PyMem_Free(s);
+        Py_XDECREF(res);
+        PyBuffer_Release(&buf);
+        return PyErr_NoMemory();
+    }
+    double *out = (double *)PyBytes_AS_STRING(res);
+    Py_ssize_t h = n / 2;
+    for (Py_ssize_t k = 0; k < n; k++) { /* insort each of the first n */
+        double x = a[k];
+        Py_ssize_t lo = 0, hi = k;
+        while (lo < hi) {
+            Py_ssize_t mid = (lo + hi) / 2;
+            if (x < s[mid])
+                hi = mid;
+            else
+                lo = mid + 1;
+        }
+        memmove(s + lo + 1, s + lo, sizeof(double) * (k - lo));
+        s[lo] = x;
+    }
+    for (Py_ssize_t j = 0; j < m - n; j++) {
+        double old = a[j], x = a[j + n];
+        Py_ssize_t lo = 0, hi = n;
+        while (lo < hi) { /* bisect_left(s, old) */
+            Py_ssize_t mid = (lo + hi) / 2;
+            if (s[mid] < old)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        Py_ssize_t del = lo;
+        lo = 0;
+        hi = n - 1;
+        while (lo < hi) { /* bisect_right in s without s[del] */
+            Py_ssize_t mid = (lo + hi) / 2;
+            if (x < s[mid < del ? mid : mid + 1])
+                hi = mid;
+            else
+                lo = mid + 1;
+        }
+        if (lo < del)
+            memmove(s + lo + 1, s + lo, sizeof(double) * (del - lo));
+        else if (lo > del)
+            memmove(s + del, s + del + 1, sizeof(double) * (lo - del));
+        s[lo] = x;
+        out[j] = n % 2 ? s[h] : 0.5 * (s[h - 1] + s[h]);
+    }
+    PyMem_Free(s);
+    PyBuffer_Release(&buf);
+    return res;
+}
+
 /* RelImprovement.push_many: relimp(xs, lo, blocks, dq, state, rising, n, frac) -> state, where
  * state = (i, old_best, open_best, open_n, open_cap); blocks and dq are the stream's deques of
  * (point index, best) pairs, changed in place (a block closes every open_cap points). */
@@ -615,6 +687,8 @@ static PyMethodDef methods[] = {
      "Extreme.push_many, last n points: (xs, lo, dq, i, n, is_max) -> (dq pairs, i)"},
     {"log_points", k_log_points, METH_VARARGS, "Elementwise safe_log: (xs, lo) -> [log x for x in xs[lo:]]"},
     {"medians", k_medians, METH_VARARGS, "Ordered.push_many, full median window: (xs, lo, win, sorted)"},
+    {"sliding_medians", k_sliding_medians, METH_VARARGS,
+     "guard medians: (float64 buffer a, n) -> bytes, the median of each window a[j+1:j+1+n]"},
     {"relimp", k_relimp, METH_VARARGS, "RelImprovement.push_many: (xs, lo, blocks, dq, state, rising, n, frac)"},
     {NULL, NULL, 0, NULL},
 };

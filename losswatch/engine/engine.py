@@ -352,7 +352,7 @@ class Engine:
         import numpy as np  # a long batch only: `check` of a small log starts without numpy
 
         n = len(batch.metrics)
-        lines_np = np.asarray(batch.lines)
+        lines_np = np.fromiter(batch.lines, np.int64, n)
         i = 0
         size = 256  # lines tried at once: grows while runs succeed, shrinks when they fail early
         backoff = 1  # lines taken one by one after a failed try

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import operator
 
-from losswatch.engine.functions import window_medians
+from losswatch.engine.functions import K, window_medians
 from losswatch.engine.lang import Binary, Call, Name, Node, Num, Unary
 
 Plan = tuple
@@ -135,7 +135,12 @@ def _medians(metric: str, n: int, index: int, run: Run):
     if prior is None:
         return UNKNOWN
     np = run.np
-    return window_medians(np, np.concatenate((np.asarray(prior, dtype=float), col)), n, stable=False)
+    a = np.concatenate((np.asarray(prior, dtype=float), col))
+    if K is not None:  # the same values, a window kept sorted in C instead of each window sorted
+        got = K.sliding_medians(a, n)
+        if got is not NotImplemented:
+            return np.frombuffer(got, dtype=np.float64)
+    return window_medians(np, a, n, stable=False)
 
 
 def _window_before(s, n: int) -> list[float] | None:
