@@ -352,13 +352,13 @@ class Engine:
         import numpy as np  # a long batch only: `check` of a small log starts without numpy
 
         n = len(batch.metrics)
-        lines_np = np.fromiter(batch.lines, np.int64, n)
+        arrays = (np.fromiter(batch.lines, np.int64, n), np.fromiter(batch.values, np.float64, n))
         i = 0
         size = 256  # lines tried at once: grows while runs succeed, shrinks when they fail early
         backoff = 1  # lines taken one by one after a failed try
         failed = 0  # tries in a row that failed for want of a guard
         while i < n:
-            used, slow = self._skip(rs, batch, i, lines_np, size, np)
+            used, slow = self._skip(rs, batch, i, arrays, size, np)
             if used:
                 i += used
                 size = min(size * 2, 1 << 15)
@@ -431,7 +431,7 @@ class Engine:
             evaluate(run, rs, tuple(touched), cur, t, out)
         return n
 
-    def _skip(self, rs: RunState, batch, i: int, lines_np, size: int, np) -> tuple[int, int]:
+    def _skip(self, rs: RunState, batch, i: int, arrays: tuple, size: int, np) -> tuple[int, int]:
         """Take in a run of up to `size` lines from sample i on, at which no rule can change state, in
         one go; returns the samples taken (0: none) and, when none, how many lines
         to take one by one before trying again where that is known (0: not known). Such a run: every line logs the same metrics in
@@ -486,6 +486,7 @@ class Engine:
                 end = i + g * k
         if g < FAST_MIN:
             return 0, g + 1
+        lines_np, values_np = arrays  # the batch's line numbers and values as numpy arrays
         grid = lines_np[i:end].reshape(g, k)
         ok = (grid == grid[:, :1]).all(axis=1)
         ok[1:] &= grid[1:, 0] != grid[:-1, 0]
@@ -500,7 +501,7 @@ class Engine:
         cols = {}
         for p, m in enumerate(pattern):
             if m in fan:
-                col = np.asarray(values[i + p:end:k], dtype=float)
+                col = values_np[i + p:end:k]
                 fin = np.isfinite(col)
                 if not fin.all():
                     g = int(np.argmin(fin))
