@@ -434,7 +434,8 @@ class Engine:
     def _skip(self, rs: RunState, batch, i: int, arrays: tuple, size: int, np) -> tuple[int, int]:
         """Take in a run of up to `size` lines from sample i on, at which no rule can change state, in
         one go; returns the samples taken (0: none) and, when none, how many lines
-        to take one by one before trying again where that is known (0: not known). Such a run: every line logs the same metrics in
+        to take one by one before trying again where that is known (0: not known; WAIT: a rule
+        evaluated there has a pending or firing alert, so those lines go one by one for a while). Such a run: every line logs the same metrics in
         the same order, all finite and none new to the run; the thinned rules are skipped as a whole
         there (`rs.wake`); each rule evaluated at every line has an inactive alert, no warm-up, and a
         guard showing its condition is not true at any of these lines. The streams then take the

@@ -3,9 +3,10 @@
 Why: the rules evaluated at every line (`nonfinite_loss`, `loss_spike`'s `loss > 1.5 * median(loss, 50)
 and ...`) are false at nearly every line of a healthy run, yet cost a Python evaluation per line. A
 guard is the part of a condition that numpy can evaluate over a whole run of lines with the very
-same floats (metric values, constants, + - *, comparisons, and/or, `median(metric, n)` by sorting
-each sliding window, `zscore(metric, n)` and `zscore(log(metric), n)` likewise, `nonfinite(metric)`);
-where it shows the condition is false or missing at every line of the run, an inactive alert stays inactive there and the engine may skip those evaluations.
+same floats (metric values, constants, + - *, comparisons, and/or, `median(metric, n)` over each
+sliding window, `zscore(metric, n)` and `zscore(log(metric), n)` from sorted windows,
+`nonfinite(metric)`); where it shows the condition is false or missing at every line of the run, an
+inactive alert stays inactive there and the engine may skip those evaluations.
 Anything else is "unknown": an `and` is not true where either side is not; an `or` only where both
 are not; an unknown comparison proves nothing.
 """
