@@ -180,8 +180,9 @@ k_rebound(PyObject *self, PyObject *args)
     return Py_BuildValue("NNNO", a, b, c, decayed ? Py_True : Py_False);
 }
 
-/* Best.push_many: best(steps, xs, lo, best, best_step, rising) -> (best, best_step); best_step is
- * the step object of the point that set it (or the one passed in). */
+/* Best.push_many, and Extreme.push_many over the whole run (rising = is_max):
+ * best(steps, xs, lo, best, best_step, rising) -> (best, best_step); best_step is the step object of
+ * the point that set it (or the one passed in). */
 static PyObject *
 k_best(PyObject *self, PyObject *args)
 {
@@ -207,29 +208,6 @@ k_best(PyObject *self, PyObject *args)
     if (v == NULL)
         return NULL;
     return Py_BuildValue("NO", v, bs);
-}
-
-/* Extreme.push_many over the whole run: extreme_all(xs, lo, best, is_max) -> best */
-static PyObject *
-k_extreme_all(PyObject *self, PyObject *args)
-{
-    PyObject *items, *b_o;
-    Py_ssize_t lo;
-    int is_max, hb;
-    double b;
-    if (!PyArg_ParseTuple(args, "OnOp", &items, &lo, &b_o, &is_max))
-        return NULL;
-    if (!floats_ok(items, lo) || !opt_float(b_o, &hb, &b))
-        Py_RETURN_NOTIMPLEMENTED;
-    Py_ssize_t end = PyList_GET_SIZE(items);
-    for (Py_ssize_t i = lo; i < end; i++) {
-        double x = AT(items, i);
-        if (FINITE(x) && (!hb || (is_max ? x > b : x < b))) {
-            b = x;
-            hb = 1;
-        }
-    }
-    return opt_out(hb, b);
 }
 
 /* Extreme.push_many over the last n points (monotonic deque):
@@ -681,8 +659,8 @@ static PyMethodDef methods[] = {
     {"ema", k_ema, METH_VARARGS,
      "Ema.push_many: (steps, xs, lo, value, last_step, n, emit) -> (value, last_step, out, first)"},
     {"rebound", k_rebound, METH_VARARGS, "Rebound.push_many: (xs, lo, peak, low, value, decayed) -> state"},
-    {"best", k_best, METH_VARARGS, "Best.push_many: (steps, xs, lo, best, best_step, rising) -> (best, best_step)"},
-    {"extreme_all", k_extreme_all, METH_VARARGS, "Extreme.push_many, whole run: (xs, lo, best, is_max) -> best"},
+    {"best", k_best, METH_VARARGS,
+     "Best.push_many, Extreme.push_many over the run: (steps, xs, lo, best, best_step, rising) -> (best, best_step)"},
     {"extreme_win", k_extreme_win, METH_VARARGS,
      "Extreme.push_many, last n points: (xs, lo, dq, i, n, is_max) -> (dq pairs, i)"},
     {"log_points", k_log_points, METH_VARARGS, "Elementwise safe_log: (xs, lo) -> [log x for x in xs[lo:]]"},

@@ -479,9 +479,9 @@ class Extreme(Stream):
         is_max = self.is_max
         if K is not None and len(xs) - lo >= KERNEL_MIN:
             if self.n is None:
-                r = K.extreme_all(xs, lo, self.best, is_max)
+                r = K.best(p.steps, xs, lo, self.best, math.nan, is_max)  # the best value, its step unused
                 if r is not NotImplemented:
-                    self.best = r
+                    self.best = r[0]
                     self.i += len(xs) - lo
                     self.step = p.steps[-1]
                     return
