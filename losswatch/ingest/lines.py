@@ -265,11 +265,6 @@ class LineSplitter:
     def pending_bytes(self) -> int:
         return len(self._pending)
 
-    @property
-    def pending_text(self) -> str:
-        """The line being written, as it would show now (for a live raw-log view)."""
-        return clean_line(self._pending.decode("utf-8", "replace"))
-
     def feed(self, data: bytes) -> tuple[int, str] | None:
         if self.bar_ends:
             self.bar_ends = []

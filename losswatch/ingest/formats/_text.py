@@ -32,16 +32,6 @@ def num(text: str) -> float | None:
     return parse_number(text.strip("'\""))
 
 
-def count_lines_upto(block: str, counted_pos: int, counted_line: int, pos: int) -> int:
-    """Line index (0-based) of `pos` in `block`, counting on from a known (pos, line) pair."""
-    return counted_line + block.count("\n", counted_pos, pos)
-
-
-def any_match(pattern, lines: list[str], limit: int = 2000) -> int:
-    """How many of the first `limit` lines `pattern` (a compiled regex) finds something in."""
-    return sum(1 for ln in lines[:limit] if pattern.search(ln))
-
-
 def floats(texts) -> list[float | None]:
     """Numbers of a column of number tokens: one C-level pass when all are plain floats."""
     try:

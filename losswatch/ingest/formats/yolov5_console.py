@@ -23,7 +23,6 @@ HEADER_RE = re.compile(r"^\s*Epoch\s+gpu_mem\s+(.*?)\s*$", re.IGNORECASE)
 HEADER_DETECT_RE = re.compile(r"^[ \t]*Epoch[ \t]+(?:gpu_mem|GPU_mem|GPU_MEM)[ \t]", re.MULTILINE)
 EPOCH_RE = re.compile(r"^\s*(\d+)/(\d+)\s+\S+\s+(.*)$")
 PCT_RE = re.compile(r"(\d+)%\|")
-VAL_HEADER_RE = re.compile(r"^\s*Class\s+Images\s+(?:Labels|Instances)\s+")
 ALL_RE = re.compile(r"^\s*all\s+\d+\s+\d+\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s*$")
 NOT_METRIC = {"labels", "img_size", "instances", "size"}
 VAL_NAMES = (("metrics.precision", "P"), ("metrics.recall", "R"), ("metrics.map_0.5", "mAP@.5"),
